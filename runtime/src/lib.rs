@@ -1,0 +1,37 @@
+//! The runtime of [steadfast](https://docs.rs/steadfast): workers that drive
+//! workflows compiled by `#[workflow]` from checkpoint to checkpoint,
+//! checkpoint stores, and the client.
+//!
+//! Use it through the `steadfast` crate, which re-exports everything here
+//! together with the macros.
+
+mod activity;
+mod client;
+mod clock;
+mod context;
+mod crash;
+mod engine;
+mod envelope;
+mod options;
+mod registry;
+mod resources;
+mod store;
+mod worker;
+mod workflow;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use activity::{Activity, ActivityContext, ActivityError, ActivityFailure, CompensationCall};
+pub use client::{Client, ClientError, RunError, RunHandle, StartOptions};
+pub use clock::{Clock, ManualClock, SystemClock, wall_clock_ms};
+pub use context::WorkflowContext;
+pub use crash::{CrashPlan, CrashPoint};
+pub use envelope::{CompensationEntry, Envelope, HistoryEntry, Pending, Status};
+pub use options::{ActivityOptions, RetryPolicy};
+pub use registry::Registry;
+pub use resources::Resources;
+pub use store::{Acquired, Commit, Lease, MemoryStore, Started, Store, StoreError, Task};
+pub use worker::{Worker, WorkerBuilder, WorkerError, WorkerHandle};
+pub use workflow::{Command, Resume, StateInfo, StepError, Transition, Workflow, WorkflowInfo};

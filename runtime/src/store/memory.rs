@@ -1,0 +1,386 @@
+//! A store that keeps everything in process memory.
+
+use std::collections::{HashMap, VecDeque};
+use std::pin::pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+
+use super::{Acquired, Commit, Lease, Started, Store, StoreError, Task};
+use crate::envelope::{Envelope, HistoryEntry, Status};
+
+/// A [`Store`] in process memory, with the same semantics as the Redis store
+/// (leases, fences, compare-and-set commits, redelivery of abandoned tasks)
+/// and none of its durability: everything is gone when the process exits.
+///
+/// For unit tests and zero-setup demos. Clones share the same data, so
+/// several workers and clients in one process can use it together.
+#[derive(Clone)]
+pub struct MemoryStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    inner: Mutex<Inner>,
+    tasks_ready: Notify,
+    settled: Notify,
+    reclaim_after: Duration,
+    history_limit: usize,
+}
+
+#[derive(Default)]
+struct Inner {
+    runs: HashMap<String, Record>,
+    ready: HashMap<String, VecDeque<Task>>,
+    delivered: HashMap<String, Delivery>,
+    next_receipt: u64,
+}
+
+struct Record {
+    envelope: Envelope,
+    fence: u64,
+    lease: Option<LeaseState>,
+    history: VecDeque<HistoryEntry>,
+}
+
+struct LeaseState {
+    worker: String,
+    until: Instant,
+    receipt: String,
+}
+
+struct Delivery {
+    task: Task,
+    idle_since: Instant,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store; abandoned tasks are delivered again after 30 seconds.
+    pub fn new() -> Self {
+        Self::with_reclaim_after(Duration::from_secs(30))
+    }
+
+    /// An empty store that delivers a task again once it has been delivered
+    /// and left unacknowledged, untouched by lease renewals, for
+    /// `reclaim_after` (keep it at least as long as workers' leases).
+    pub fn with_reclaim_after(reclaim_after: Duration) -> Self {
+        MemoryStore {
+            shared: Arc::new(Shared {
+                inner: Mutex::new(Inner::default()),
+                tasks_ready: Notify::new(),
+                settled: Notify::new(),
+                reclaim_after,
+                history_limit: 1000,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while the lock was held leaves data that was fully written
+        // before it (every mutation below is a few field assignments), so
+        // carrying on with the inner value is sound.
+        self.shared
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Overwrites a run's stored state JSON as an operator (or a bug) could
+    /// in Redis; for tests of how workers treat records they cannot read.
+    pub fn tamper_state(&self, workflow_id: &str, state: serde_json::Value) -> bool {
+        let mut inner = self.lock();
+        match inner.runs.get_mut(workflow_id) {
+            Some(rec) => {
+                rec.envelope.state = state;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Every stored envelope, in no particular order.
+    pub fn envelopes(&self) -> Vec<Envelope> {
+        self.lock()
+            .runs
+            .values()
+            .map(|r| r.envelope.clone())
+            .collect()
+    }
+}
+
+impl Inner {
+    fn enqueue(&mut self, workflow_id: &str, queue: &str) {
+        self.next_receipt += 1;
+        let task = Task::new(
+            workflow_id.to_owned(),
+            queue.to_owned(),
+            format!("m{}", self.next_receipt),
+        );
+        self.ready.entry(queue.to_owned()).or_default().push_back(task);
+    }
+
+    fn check_lease<'a>(
+        &'a mut self,
+        lease: &Lease,
+    ) -> Result<&'a mut Record, StoreError> {
+        let rec = self
+            .runs
+            .get_mut(&lease.workflow_id)
+            .ok_or_else(|| StoreError::NotFound(lease.workflow_id.clone()))?;
+        if rec.fence != lease.fence {
+            return Err(StoreError::Fenced {
+                workflow_id: lease.workflow_id.clone(),
+                fence: lease.fence,
+            });
+        }
+        Ok(rec)
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn start(&self, envelope: Envelope) -> Result<Started, StoreError> {
+        let mut inner = self.lock();
+        if let Some(rec) = inner.runs.get(&envelope.id) {
+            return Ok(Started::Existing(rec.envelope.clone()));
+        }
+        let (id, queue) = (envelope.id.clone(), envelope.queue.clone());
+        let mut history = VecDeque::new();
+        history.push_back(HistoryEntry::of(&envelope, "started".to_owned()));
+        inner.runs.insert(
+            id.clone(),
+            Record {
+                envelope,
+                fence: 0,
+                lease: None,
+                history,
+            },
+        );
+        inner.enqueue(&id, &queue);
+        drop(inner);
+        self.shared.tasks_ready.notify_waiters();
+        Ok(Started::Created)
+    }
+
+    async fn poll(
+        &self,
+        _worker: &str,
+        queues: &[String],
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Task>, StoreError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let mut notified = pin!(self.shared.tasks_ready.notified());
+            notified.as_mut().enable();
+            {
+                let mut inner = self.lock();
+                let now = Instant::now();
+                let mut out = Vec::new();
+                // Redeliver tasks abandoned by dead workers first, like
+                // XAUTOCLAIM does.
+                let reclaim_after = self.shared.reclaim_after;
+                for d in inner.delivered.values_mut() {
+                    if out.len() >= max {
+                        break;
+                    }
+                    if queues.contains(&d.task.queue)
+                        && now.duration_since(d.idle_since) >= reclaim_after
+                    {
+                        d.idle_since = now;
+                        out.push(d.task.clone());
+                    }
+                }
+                for q in queues {
+                    while out.len() < max {
+                        let Some(task) = inner.ready.get_mut(q).and_then(VecDeque::pop_front) else {
+                            break;
+                        };
+                        inner.delivered.insert(
+                            task.receipt.clone(),
+                            Delivery {
+                                task: task.clone(),
+                                idle_since: now,
+                            },
+                        );
+                        out.push(task);
+                    }
+                }
+                if !out.is_empty() {
+                    return Ok(out);
+                }
+            }
+            let until_reclaim = tokio::time::sleep(self.shared.reclaim_after.min(wait));
+            tokio::select! {
+                _ = notified => {}
+                _ = until_reclaim => {}
+                _ = tokio::time::sleep_until(deadline) => return Ok(Vec::new()),
+            }
+        }
+    }
+
+    async fn acquire(
+        &self,
+        task: &Task,
+        worker: &str,
+        lease_for: Duration,
+    ) -> Result<Acquired, StoreError> {
+        let mut inner = self.lock();
+        let now = Instant::now();
+        let Some(rec) = inner.runs.get_mut(&task.workflow_id) else {
+            inner.delivered.remove(&task.receipt);
+            return Ok(Acquired::Missing);
+        };
+        if rec.envelope.status.is_settled() {
+            inner.delivered.remove(&task.receipt);
+            return Ok(Acquired::Settled);
+        }
+        if let Some(l) = &rec.lease {
+            if l.until > now && l.worker != worker {
+                // A duplicate task for a run someone drives can go; the
+                // holder's own task must stay, so that it is delivered again
+                // if the holder dies.
+                if l.receipt != task.receipt {
+                    inner.delivered.remove(&task.receipt);
+                }
+                return Ok(Acquired::Busy);
+            }
+        }
+        rec.fence += 1;
+        rec.lease = Some(LeaseState {
+            worker: worker.to_owned(),
+            until: now + lease_for,
+            receipt: task.receipt.clone(),
+        });
+        let lease = Lease::new(
+            task.workflow_id.clone(),
+            worker.to_owned(),
+            rec.fence,
+            task.clone(),
+        );
+        let envelope = rec.envelope.clone();
+        if let Some(d) = inner.delivered.get_mut(&task.receipt) {
+            d.idle_since = now;
+        }
+        Ok(Acquired::Held(lease, Ok(envelope)))
+    }
+
+    async fn commit(
+        &self,
+        lease: &Lease,
+        commit: Commit,
+        lease_for: Duration,
+    ) -> Result<(), StoreError> {
+        let history_limit = self.shared.history_limit;
+        let mut inner = self.lock();
+        let rec = inner.check_lease(lease)?;
+        let expected = commit.envelope.seq.wrapping_sub(1);
+        if rec.envelope.seq != expected {
+            return Err(StoreError::Stale {
+                workflow_id: lease.workflow_id.clone(),
+                expected,
+                found: rec.envelope.seq,
+            });
+        }
+        let settled = commit.envelope.status.is_settled();
+        rec.history
+            .push_back(HistoryEntry::of(&commit.envelope, commit.event));
+        while rec.history.len() > history_limit {
+            rec.history.pop_front();
+        }
+        rec.envelope = commit.envelope;
+        let now = Instant::now();
+        if commit.release {
+            rec.lease = None;
+            inner.delivered.remove(&lease.task.receipt);
+        } else {
+            if let Some(l) = rec.lease.as_mut() {
+                l.until = now + lease_for;
+            }
+            if let Some(d) = inner.delivered.get_mut(&lease.task.receipt) {
+                d.idle_since = now;
+            }
+        }
+        drop(inner);
+        if settled {
+            self.shared.settled.notify_waiters();
+        }
+        Ok(())
+    }
+
+    async fn park(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let rec = inner.check_lease(lease)?;
+        rec.envelope.status = Status::Parked;
+        rec.envelope.reason = Some(reason.to_owned());
+        rec.lease = None;
+        inner.delivered.remove(&lease.task.receipt);
+        drop(inner);
+        self.shared.settled.notify_waiters();
+        Ok(())
+    }
+
+    async fn renew(&self, lease: &Lease, lease_for: Duration) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let rec = inner.check_lease(lease)?;
+        let now = Instant::now();
+        if let Some(l) = rec.lease.as_mut() {
+            l.until = now + lease_for;
+        }
+        if let Some(d) = inner.delivered.get_mut(&lease.task.receipt) {
+            d.idle_since = now;
+        }
+        Ok(())
+    }
+
+    async fn ack(&self, task: &Task) -> Result<(), StoreError> {
+        self.lock().delivered.remove(&task.receipt);
+        Ok(())
+    }
+
+    async fn load(&self, workflow_id: &str) -> Result<Option<Envelope>, StoreError> {
+        Ok(self
+            .lock()
+            .runs
+            .get(workflow_id)
+            .map(|r| r.envelope.clone()))
+    }
+
+    async fn history(&self, workflow_id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
+        Ok(self
+            .lock()
+            .runs
+            .get(workflow_id)
+            .map(|r| r.history.iter().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn wait_settled(
+        &self,
+        workflow_id: &str,
+        timeout: Duration,
+    ) -> Result<Option<Envelope>, StoreError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let mut notified = pin!(self.shared.settled.notified());
+            notified.as_mut().enable();
+            let current = self.load(workflow_id).await?;
+            match &current {
+                Some(env) if !env.status.is_settled() => {}
+                _ => return Ok(current),
+            }
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep_until(deadline) => return self.load(workflow_id).await,
+            }
+        }
+    }
+}

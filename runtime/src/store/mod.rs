@@ -1,0 +1,239 @@
+//! Where checkpoints live: the [`Store`] trait and its implementations.
+//!
+//! A store keeps each run's [`Envelope`], a queue of tasks per task queue
+//! ("this run needs a worker"), leases that say which worker drives a run,
+//! and a bounded history per run. Its one write path for a run's data is
+//! [`Store::commit`]: one atomic write, accepted only from the worker that
+//! holds the current lease (the *fence*) and only on top of the sequence
+//! number that worker read (compare-and-set). So a transition is committed
+//! exactly once, even when two workers believe they own the run.
+
+mod memory;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::envelope::{Envelope, HistoryEntry};
+
+pub use memory::MemoryStore;
+
+/// A unit of work from a task queue: "run `workflow_id` needs a worker".
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Task {
+    /// The run to advance.
+    pub workflow_id: String,
+    /// The task queue it came from.
+    pub queue: String,
+    /// The store's handle on the delivery, used to acknowledge it.
+    pub receipt: String,
+}
+
+impl Task {
+    /// A task; used by store implementations.
+    pub fn new(workflow_id: String, queue: String, receipt: String) -> Self {
+        Task {
+            workflow_id,
+            queue,
+            receipt,
+        }
+    }
+}
+
+/// The right to write one run's checkpoint, held by one worker until it
+/// expires or is released.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Lease {
+    /// The run.
+    pub workflow_id: String,
+    /// The holder.
+    pub worker: String,
+    /// Incremented by every acquisition: a commit under an older fence is
+    /// refused.
+    pub fence: u64,
+    /// The task the lease was taken for; acknowledged on release.
+    pub task: Task,
+}
+
+impl Lease {
+    /// A lease; used by store implementations.
+    pub fn new(workflow_id: String, worker: String, fence: u64, task: Task) -> Self {
+        Lease {
+            workflow_id,
+            worker,
+            fence,
+            task,
+        }
+    }
+}
+
+/// What [`Store::acquire`] found.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Acquired {
+    /// The lease is ours. The envelope is `Err` with a reason when the
+    /// stored record cannot be read (hand-edited, written by other code):
+    /// the worker parks the run without touching its data.
+    Held(Lease, Result<Envelope, String>),
+    /// Another worker holds a valid lease; it will finish the work.
+    Busy,
+    /// The run has settled; nothing to do.
+    Settled,
+    /// No run with this id exists.
+    Missing,
+}
+
+/// What [`Store::start`] did.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Started {
+    /// A new run was created and queued.
+    Created,
+    /// A run with this id already exists (of this workflow type or another);
+    /// nothing was changed.
+    Existing(Envelope),
+}
+
+/// A transition to commit under a lease.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Commit {
+    /// The new checkpoint; its `seq` must be the stored `seq` plus one.
+    pub envelope: Envelope,
+    /// What happened, for the history.
+    pub event: String,
+    /// Give up the lease and acknowledge the task (the run settled or waits
+    /// for something outside the worker).
+    pub release: bool,
+}
+
+impl Commit {
+    /// A commit; `release` gives up the lease.
+    pub fn new(envelope: Envelope, event: String, release: bool) -> Self {
+        Commit {
+            envelope,
+            event,
+            release,
+        }
+    }
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Another worker acquired the run since we did (our lease expired):
+    /// our commit was refused and nothing was written. The other worker
+    /// carries on; drop the run.
+    #[error("lease on `{workflow_id}` was lost (fence {fence} is stale); the commit was refused")]
+    Fenced {
+        /// The run.
+        workflow_id: String,
+        /// Our (stale) fence.
+        fence: u64,
+    },
+    /// The stored sequence number is not the one the commit builds on: a
+    /// transition was committed since. Nothing was written.
+    #[error("run `{workflow_id}` is at seq {found}, the commit expected {expected}; the commit was refused")]
+    Stale {
+        /// The run.
+        workflow_id: String,
+        /// The seq the commit built on.
+        expected: u64,
+        /// The seq found.
+        found: u64,
+    },
+    /// The run does not exist.
+    #[error("no run with id `{0}`")]
+    NotFound(String),
+    /// The store could not be reached or answered with an error; retrying
+    /// later may help.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The store holds data this code cannot read.
+    #[error("corrupt record for `{workflow_id}`: {reason}")]
+    Corrupt {
+        /// The run.
+        workflow_id: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl StoreError {
+    /// Whether the operation may succeed if tried again later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+/// Checkpoint storage. One implementation keeps everything in memory (tests,
+/// demos); the Redis one is durable and shared by many worker processes.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates run `envelope.id` and queues its first task, unless a run
+    /// with that id exists: then nothing changes and the existing envelope
+    /// is returned (the workflow id is the idempotency key).
+    async fn start(&self, envelope: Envelope) -> Result<Started, StoreError>;
+
+    /// Waits up to `wait` for tasks on `queues`, returning at most `max`.
+    /// A delivered task that is not acknowledged is delivered again once
+    /// the lease of its run has expired (its worker died).
+    async fn poll(
+        &self,
+        worker: &str,
+        queues: &[String],
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Task>, StoreError>;
+
+    /// Takes the lease on the task's run for `lease_for` (refused while
+    /// another worker's lease is valid) and reads its envelope.
+    async fn acquire(
+        &self,
+        task: &Task,
+        worker: &str,
+        lease_for: Duration,
+    ) -> Result<Acquired, StoreError>;
+
+    /// Commits one transition atomically: checks the fence and the sequence
+    /// number before writing anything, then writes the envelope, appends
+    /// the history entry and, when `commit.release` is set, releases the
+    /// lease and acknowledges the task. Also extends the lease by
+    /// `lease_for`.
+    async fn commit(
+        &self,
+        lease: &Lease,
+        commit: Commit,
+        lease_for: Duration,
+    ) -> Result<(), StoreError>;
+
+    /// Parks a run whose record cannot be read or advanced: sets its status
+    /// to parked with `reason`, leaves every other field as it is, releases
+    /// the lease and acknowledges the task. Fenced like a commit.
+    async fn park(&self, lease: &Lease, reason: &str) -> Result<(), StoreError>;
+
+    /// Extends a held lease by `lease_for` (a long activity is running).
+    async fn renew(&self, lease: &Lease, lease_for: Duration) -> Result<(), StoreError>;
+
+    /// Acknowledges a task that needs no work (its run is settled, missing or
+    /// driven by another worker).
+    async fn ack(&self, task: &Task) -> Result<(), StoreError>;
+
+    /// Reads a run's envelope.
+    async fn load(&self, workflow_id: &str) -> Result<Option<Envelope>, StoreError>;
+
+    /// Reads a run's history, oldest first.
+    async fn history(&self, workflow_id: &str) -> Result<Vec<HistoryEntry>, StoreError>;
+
+    /// Waits until the run has settled or `timeout` passed, then returns its
+    /// envelope as it is then (`None` if the run does not exist). Does not
+    /// poll in a busy loop.
+    async fn wait_settled(
+        &self,
+        workflow_id: &str,
+        timeout: Duration,
+    ) -> Result<Option<Envelope>, StoreError>;
+}

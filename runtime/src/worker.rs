@@ -1,0 +1,371 @@
+//! Workers: take tasks from task queues and drive runs, in-process on tokio.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use crate::activity::Activity;
+use crate::clock::{Clock, SystemClock};
+use crate::crash::CrashPlan;
+use crate::engine::{Engine, Halt};
+use crate::registry::Registry;
+use crate::resources::Resources;
+use crate::store::Store;
+use crate::workflow::Workflow;
+
+/// Why a worker could not be built or stopped running.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkerError {
+    /// The worker's configuration is unusable.
+    #[error("worker misconfigured: {0}")]
+    Config(String),
+    /// A [`CrashPlan`] stopped the worker (crash tests only).
+    #[error("the worker was stopped by its crash plan")]
+    Crashed,
+}
+
+/// Builds a [`Worker`].
+///
+/// ```no_run
+/// # use steadfast_runtime::{MemoryStore, Worker};
+/// # async fn demo() -> Result<(), steadfast_runtime::WorkerError> {
+/// let worker = Worker::builder(MemoryStore::new())
+///     // .register::<order>()          // a #[workflow] and all its activities
+///     .queue("orders")
+///     .concurrency(64)
+///     .resource(String::from("a shared HTTP client, say"))
+///     .build()?;
+/// worker.run_until(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+/// # Ok(()) }
+/// ```
+pub struct WorkerBuilder {
+    store: Arc<dyn Store>,
+    registry: Registry,
+    resources: Resources,
+    queues: Vec<String>,
+    concurrency: usize,
+    lease_for: Duration,
+    poll_wait: Duration,
+    shutdown_grace: Duration,
+    clock: Arc<dyn Clock>,
+    worker_id: Option<String>,
+    crash_plan: Option<Arc<dyn CrashPlan>>,
+}
+
+impl WorkerBuilder {
+    /// Registers workflow `W`, every activity it calls and their
+    /// compensations; the worker serves `W`'s task queue unless
+    /// [`queue`](Self::queue) says otherwise.
+    pub fn register<W: Workflow>(mut self) -> Self {
+        self.registry.workflow::<W>();
+        self
+    }
+
+    /// Registers one activity (and its compensation) on its own.
+    pub fn activity<A: Activity>(mut self) -> Self {
+        self.registry.activity::<A>();
+        self
+    }
+
+    /// Adds a shared value that activities read with
+    /// [`ActivityContext::resource`](crate::ActivityContext::resource).
+    pub fn resource<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.resources.insert(value);
+        self
+    }
+
+    /// Serves task queue `name` (call again for more). Without any call the
+    /// worker serves the queues of its registered workflows.
+    pub fn queue(mut self, name: impl Into<String>) -> Self {
+        self.queues.push(name.into());
+        self
+    }
+
+    /// How many runs the worker drives at once (default 64).
+    pub fn concurrency(mut self, runs: usize) -> Self {
+        self.concurrency = runs;
+        self
+    }
+
+    /// How long a lease lasts without renewal (default 30 s). A dead worker's
+    /// runs are picked up by others after about this long; a live worker
+    /// renews its leases every third of it.
+    pub fn lease(mut self, lease_for: Duration) -> Self {
+        self.lease_for = lease_for;
+        self
+    }
+
+    /// How long one poll of the task queues waits for work (default 1 s).
+    pub fn poll_wait(mut self, wait: Duration) -> Self {
+        self.poll_wait = wait;
+        self
+    }
+
+    /// How long a shutdown waits for runs in progress before dropping them
+    /// (they resume elsewhere from their last checkpoint; default 10 s).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// The clock workflows see (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The worker's name in leases and logs (default: host-pid-random).
+    pub fn worker_id(mut self, id: impl Into<String>) -> Self {
+        self.worker_id = Some(id.into());
+        self
+    }
+
+    /// Makes the worker crash where `plan` says (crash tests).
+    pub fn crash_plan(mut self, plan: impl CrashPlan) -> Self {
+        self.crash_plan = Some(Arc::new(plan));
+        self
+    }
+
+    /// Checks the configuration and builds the worker.
+    pub fn build(self) -> Result<Worker, WorkerError> {
+        if let Some(conflict) = self.registry.conflicts().first() {
+            return Err(WorkerError::Config(conflict.clone()));
+        }
+        if self.concurrency == 0 {
+            return Err(WorkerError::Config("concurrency must be at least 1".into()));
+        }
+        if self.lease_for < Duration::from_millis(30) {
+            return Err(WorkerError::Config("the lease must last at least 30 ms".into()));
+        }
+        let mut queues = self.queues;
+        if queues.is_empty() {
+            for name in self.registry.workflow_names() {
+                if let Some(w) = self.registry.find_workflow(name) {
+                    let q = w.info().queue.to_owned();
+                    if !queues.contains(&q) {
+                        queues.push(q);
+                    }
+                }
+            }
+        }
+        if queues.is_empty() {
+            return Err(WorkerError::Config(
+                "the worker serves no task queue: register a workflow or name a queue".into(),
+            ));
+        }
+        let worker_id = self.worker_id.unwrap_or_else(default_worker_id);
+        Ok(Worker {
+            engine: Arc::new(Engine {
+                registry: Arc::new(self.registry),
+                store: self.store,
+                resources: Arc::new(self.resources),
+                clock: self.clock,
+                worker_id,
+                lease_for: self.lease_for,
+                crash_plan: self.crash_plan,
+                halt: Halt::default(),
+            }),
+            queues,
+            concurrency: self.concurrency,
+            poll_wait: self.poll_wait,
+            shutdown_grace: self.shutdown_grace,
+        })
+    }
+}
+
+/// Takes tasks from its task queues and drives the runs they name, many at
+/// once, in the current tokio runtime.
+///
+/// ## Behavior
+/// - A run is driven under a lease, from checkpoint to checkpoint, until it
+///   settles or waits for something outside the worker; leases are renewed
+///   while a long activity runs.
+/// - When the store is unreachable the worker keeps retrying with backoff;
+///   it does not stop.
+/// - On shutdown it stops taking tasks and gives runs in progress
+///   [`shutdown_grace`](WorkerBuilder::shutdown_grace) to reach a checkpoint;
+///   whatever is still running then is dropped and resumes elsewhere from its
+///   last checkpoint once its lease expires.
+pub struct Worker {
+    engine: Arc<Engine>,
+    queues: Vec<String>,
+    concurrency: usize,
+    poll_wait: Duration,
+    shutdown_grace: Duration,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("id", &self.engine.worker_id)
+            .field("queues", &self.queues)
+            .field("concurrency", &self.concurrency)
+            .finish()
+    }
+}
+
+impl Worker {
+    /// Starts building a worker on `store`.
+    pub fn builder(store: impl Store) -> WorkerBuilder {
+        Self::builder_shared(Arc::new(store))
+    }
+
+    /// Starts building a worker on a store shared with other components.
+    pub fn builder_shared(store: Arc<dyn Store>) -> WorkerBuilder {
+        WorkerBuilder {
+            store,
+            registry: Registry::new(),
+            resources: Resources::new(),
+            queues: Vec::new(),
+            concurrency: 64,
+            lease_for: Duration::from_secs(30),
+            poll_wait: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(10),
+            clock: Arc::new(SystemClock),
+            worker_id: None,
+            crash_plan: None,
+        }
+    }
+
+    /// The worker's id.
+    pub fn id(&self) -> &str {
+        &self.engine.worker_id
+    }
+
+    /// The task queues it serves.
+    pub fn queues(&self) -> &[String] {
+        &self.queues
+    }
+
+    /// Runs until Ctrl-C, then shuts down gracefully.
+    pub async fn run(self) -> Result<(), WorkerError> {
+        self.run_until(async {
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                warn!(error = %e, "cannot listen for Ctrl-C; running until killed");
+                std::future::pending::<()>().await;
+            }
+            info!("Ctrl-C received; shutting down");
+        })
+        .await
+    }
+
+    /// Runs until `shutdown` completes, then shuts down gracefully.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), WorkerError> {
+        let engine = self.engine;
+        let permits = Arc::new(Semaphore::new(self.concurrency));
+        let mut runs = JoinSet::new();
+        let mut failures: u32 = 0;
+        tokio::pin!(shutdown);
+        info!(worker = %engine.worker_id, queues = ?self.queues, "worker started");
+        loop {
+            while runs.try_join_next().is_some() {}
+            let free = tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                _ = engine.halt.wait() => break,
+                p = Arc::clone(&permits).acquire_many_owned(1) => match p {
+                    Ok(p) => { drop(p); permits.available_permits() }
+                    Err(_) => break,
+                },
+            };
+            let polled = tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                _ = engine.halt.wait() => break,
+                r = engine.store.poll(&engine.worker_id, &self.queues, free.max(1), self.poll_wait) => r,
+            };
+            let tasks = match polled {
+                Ok(tasks) => {
+                    failures = 0;
+                    tasks
+                }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    let backoff = Duration::from_millis(100 * 2u64.pow(failures.min(6)));
+                    warn!(error = %e, ?backoff, "polling the task queues failed; retrying");
+                    tokio::select! {
+                        _ = &mut shutdown => break,
+                        _ = tokio::time::sleep(backoff) => continue,
+                    }
+                }
+            };
+            for task in tasks {
+                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                    break;
+                };
+                let engine = Arc::clone(&engine);
+                runs.spawn(async move {
+                    engine.handle(task).await;
+                    drop(permit);
+                });
+            }
+        }
+        if engine.halt.is_halted() {
+            runs.abort_all();
+            while runs.join_next().await.is_some() {}
+            return Err(WorkerError::Crashed);
+        }
+        info!(in_progress = runs.len(), "worker stopping");
+        let drained = tokio::time::timeout(self.shutdown_grace, async {
+            while runs.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            warn!(dropped = runs.len(), "runs still in progress after the grace period were dropped; they resume from their last checkpoint");
+            runs.abort_all();
+            while runs.join_next().await.is_some() {}
+        }
+        info!("worker stopped");
+        Ok(())
+    }
+
+    /// Runs in a background task until the returned handle shuts it down.
+    pub fn spawn(self) -> WorkerHandle {
+        let (tx, mut rx) = watch::channel(false);
+        let task = tokio::spawn(self.run_until(async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }));
+        WorkerHandle { stop: tx, task }
+    }
+}
+
+/// A worker running in the background.
+#[derive(Debug)]
+pub struct WorkerHandle {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<(), WorkerError>>,
+}
+
+impl WorkerHandle {
+    /// Shuts the worker down gracefully and waits for it.
+    pub async fn shutdown(self) -> Result<(), WorkerError> {
+        let _ = self.stop.send(true);
+        self.join().await
+    }
+
+    /// Waits for the worker to stop by itself (a crash plan fired).
+    pub async fn join(self) -> Result<(), WorkerError> {
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Stops the worker at once, as a killed process would: runs are dropped
+    /// without releasing their leases.
+    pub fn abort(self) {
+        self.task.abort();
+    }
+}
+
+fn default_worker_id() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".to_owned());
+    let nonce = crate::clock::wall_clock_ms() % 1_000_000;
+    format!("{host}-{}-{nonce}", std::process::id())
+}

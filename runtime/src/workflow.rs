@@ -1,0 +1,227 @@
+//! Workflows: the deterministic decision logic, compiled by `#[workflow]`
+//! into a state enum and a step function.
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::context::WorkflowContext;
+use crate::registry::Registry;
+
+/// A workflow compiled by `#[workflow]` into an explicit state machine.
+///
+/// The state is a serde enum with one variant per suspension point (an
+/// awaited activity, timer or signal), holding exactly the locals still
+/// needed there. [`step`](Self::step) runs the workflow's code from one
+/// suspension point to the next. You rarely implement this by hand.
+pub trait Workflow: Sized + Send + Sync + 'static {
+    /// The arguments a run starts with (one argument: its type; several: a tuple).
+    type Input: Serialize + DeserializeOwned + Send + 'static;
+    /// What a successful run returns.
+    type Output: Serialize + DeserializeOwned + Send + 'static;
+    /// What a failed run returns.
+    type Error: Serialize + DeserializeOwned + fmt::Display + Send + 'static;
+    /// The generated state enum.
+    type State: Serialize + DeserializeOwned + Send + 'static;
+
+    /// The name under which the workflow is registered and checkpointed.
+    const NAME: &'static str;
+
+    /// The state a run starts in.
+    fn start(input: Self::Input) -> Self::State;
+
+    /// Runs the workflow from `state`, fed with `resume` (the outcome of what
+    /// the state waited for), up to its next suspension point or its end.
+    fn step(
+        ctx: &mut WorkflowContext,
+        state: Self::State,
+        resume: Resume,
+    ) -> Result<Transition<Self>, StepError>;
+
+    /// The stable name of a state (`start`, `charge_card#0`, ...).
+    fn state_name(state: &Self::State) -> &'static str;
+
+    /// Static facts about the compiled workflow: its states and their
+    /// layouts, its patches and its state graph.
+    fn info() -> &'static WorkflowInfo;
+
+    /// Registers every activity the workflow calls, and their compensations.
+    fn register_activities(registry: &mut Registry);
+}
+
+/// What one step of a workflow ends with.
+pub enum Transition<W: Workflow> {
+    /// The workflow waits at a suspension point for `command` to complete.
+    Suspend {
+        /// The state to checkpoint.
+        state: W::State,
+        /// What the state waits for.
+        command: Command,
+    },
+    /// The workflow returned.
+    Complete(Result<W::Output, W::Error>),
+}
+
+impl<W: Workflow> fmt::Debug for Transition<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Transition::Suspend { state, command } => f
+                .debug_struct("Suspend")
+                .field("state", &W::state_name(state))
+                .field("command", command)
+                .finish(),
+            Transition::Complete(Ok(_)) => f.write_str("Complete(Ok(..))"),
+            Transition::Complete(Err(e)) => write!(f, "Complete(Err({e}))"),
+        }
+    }
+}
+
+/// What a suspended workflow waits for.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Command {
+    /// Run an activity with these frozen arguments.
+    Activity {
+        /// The activity's registered name.
+        activity: &'static str,
+        /// The state that waits for it (`charge_card#0`).
+        step: &'static str,
+        /// The activity's arguments, as JSON.
+        input: serde_json::Value,
+    },
+}
+
+impl Command {
+    /// The state that waits for this command.
+    pub fn step(&self) -> &'static str {
+        match self {
+            Command::Activity { step, .. } => step,
+        }
+    }
+}
+
+/// What a suspended workflow is resumed with.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Resume {
+    /// Nothing: the run starts.
+    Start,
+    /// An activity's outcome: JSON of `Result<Output, ActivityError<Error>>`.
+    Activity(serde_json::Value),
+}
+
+impl Resume {
+    /// A short description for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Resume::Start => "start",
+            Resume::Activity(_) => "an activity outcome",
+        }
+    }
+}
+
+/// Why a step could not run. The workflow is parked with this reason; its
+/// data stays as it was.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StepError {
+    /// The state waits for one thing and was resumed with another.
+    #[error("state `{state}` waits for {expected} but was resumed with {got}")]
+    WrongResume {
+        /// The state's name.
+        state: &'static str,
+        /// What it waits for.
+        expected: &'static str,
+        /// What it got.
+        got: &'static str,
+    },
+    /// The outcome fed to a state does not decode as the type it expects.
+    #[error("the outcome for state `{state}` does not decode: {source}")]
+    BadOutcome {
+        /// The state's name.
+        state: &'static str,
+        /// The decoding error.
+        source: serde_json::Error,
+    },
+    /// A value the runtime must store does not encode as JSON.
+    #[error("{what} does not encode as JSON: {source}")]
+    Encode {
+        /// What failed to encode (`the arguments of activity `ship``, ...).
+        what: String,
+        /// The encoding error.
+        source: serde_json::Error,
+    },
+}
+
+/// Static facts about a compiled workflow.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct WorkflowInfo {
+    /// The workflow's registered name.
+    pub name: &'static str,
+    /// The task queue its runs go to unless started with another.
+    pub queue: &'static str,
+    /// Every persisted state, `start` first.
+    pub states: &'static [StateInfo],
+    /// The patch names the code knows (`ctx.patched("..")`).
+    pub patches: &'static [&'static str],
+    /// The state graph as a Mermaid `stateDiagram-v2`.
+    pub mermaid: &'static str,
+}
+
+impl WorkflowInfo {
+    /// Builds the facts; used by generated code.
+    pub const fn new(
+        name: &'static str,
+        queue: &'static str,
+        states: &'static [StateInfo],
+        patches: &'static [&'static str],
+        mermaid: &'static str,
+    ) -> Self {
+        Self {
+            name,
+            queue,
+            states,
+            patches,
+            mermaid,
+        }
+    }
+
+    /// The facts about the state called `name`.
+    pub fn state(&self, name: &str) -> Option<&'static StateInfo> {
+        self.states.iter().find(|s| s.name == name)
+    }
+}
+
+/// Static facts about one persisted state of a workflow.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct StateInfo {
+    /// The stable name (`charge_card#0`).
+    pub name: &'static str,
+    /// What the state waits for, e.g. `activity charge_card`.
+    pub waits_for: &'static str,
+    /// The stored locals and their types as written in the source.
+    pub fields: &'static [(&'static str, &'static str)],
+    /// A hash of the name, field names and field types: a checkpoint whose
+    /// fingerprint differs was written by code with another layout.
+    pub fingerprint: &'static str,
+}
+
+impl StateInfo {
+    /// Builds the facts; used by generated code.
+    pub const fn new(
+        name: &'static str,
+        waits_for: &'static str,
+        fields: &'static [(&'static str, &'static str)],
+        fingerprint: &'static str,
+    ) -> Self {
+        Self {
+            name,
+            waits_for,
+            fields,
+            fingerprint,
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! steadfast: durable workflows and sagas.
+pub use steadfast_runtime::*;
