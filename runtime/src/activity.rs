@@ -20,6 +20,11 @@ use crate::resources::Resources;
 /// read back in `redis-cli`. Activities run at least once: a crash after an
 /// attempt and before its checkpoint runs it again, with the same
 /// [`ActivityContext::idempotency_key`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an activity",
+    label = "not an activity",
+    note = "a workflow can only await functions marked `#[activity]`"
+)]
 pub trait Activity: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// What a successful attempt returns.
     type Output: Serialize + DeserializeOwned + Send + 'static;

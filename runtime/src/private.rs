@@ -1,8 +1,6 @@
 //! Items used by code that `#[workflow]` and `#[activity]` generate. Not a
 //! public API: it changes without notice.
 
-use std::time::Duration;
-
 pub use serde;
 pub use serde_json;
 
@@ -16,6 +14,10 @@ use serde::de::DeserializeOwned;
 
 /// Splits an activity's return type into its `Ok` and `Err` types, so that
 /// aliases such as `type Result<T> = std::result::Result<T, MyError>` work.
+#[diagnostic::on_unimplemented(
+    message = "an activity must return `Result<T, E>`, not `{Self}`",
+    label = "this return type"
+)]
 pub trait ActivityResult {
     /// The success type.
     type Ok;
@@ -29,6 +31,10 @@ impl<T, E> ActivityResult for Result<T, E> {
 }
 
 /// Splits a workflow's return type into its `Ok` and `Err` types.
+#[diagnostic::on_unimplemented(
+    message = "a workflow must return `Result<T, E>`, not `{Self}`",
+    label = "this return type"
+)]
 pub trait WorkflowResult {
     /// The success type.
     type Ok;
@@ -101,30 +107,110 @@ pub fn activity_command<A: Activity>(call: &A, step: &'static str) -> Result<Com
     })
 }
 
-/// Activity options from the values of `#[activity(..)]`.
-pub fn activity_options(
-    timeout_ms: u64,
-    max_attempts: u32,
-    initial_interval_ms: u64,
-    backoff_coefficient: f64,
-    max_interval_ms: u64,
-) -> ActivityOptions {
-    ActivityOptions::new(
-        Duration::from_millis(timeout_ms),
-        RetryPolicy::new(
-            max_attempts,
-            Duration::from_millis(initial_interval_ms),
-            backoff_coefficient,
-            Duration::from_millis(max_interval_ms),
-        ),
-    )
-}
-
-/// The iterator a `for` loop with an await inside keeps in its state: the
-/// remaining items, in order.
+/// What a `for` loop with an await inside keeps in its state: the items
+/// still to visit, in order.
 pub type ForItems<T> = std::collections::VecDeque<T>;
 
 /// Collects what a `for` loop iterates over into [`ForItems`].
 pub fn for_items<I: IntoIterator>(iter: I) -> ForItems<I::Item> {
     iter.into_iter().collect()
+}
+
+/// The next item of a checkpointed `for` loop.
+pub trait ForNext {
+    /// The item type.
+    type Item;
+    /// Takes the next item.
+    fn for_next(&mut self) -> Option<Self::Item>;
+}
+
+impl<T> ForNext for ForItems<T> {
+    type Item = T;
+    fn for_next(&mut self) -> Option<T> {
+        self.pop_front()
+    }
+}
+
+/// An integer range a checkpointed `for` loop walks: the next value, the end,
+/// and whether it is done (kept explicitly because `RangeInclusive` loses
+/// its exhaustion when serialized).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ForRange<T> {
+    next: T,
+    end: T,
+    inclusive: bool,
+    done: bool,
+}
+
+impl<T: ForStep> ForRange<T> {
+    /// `start..end`, or `start..=end` when `inclusive`.
+    pub fn new(start: T, end: T, inclusive: bool) -> Self {
+        let done = if inclusive { start > end } else { start >= end };
+        ForRange {
+            next: start,
+            end,
+            inclusive,
+            done,
+        }
+    }
+}
+
+impl<T: ForStep> ForNext for ForRange<T> {
+    type Item = T;
+    fn for_next(&mut self) -> Option<T> {
+        if self.done {
+            return None;
+        }
+        let value = self.next;
+        let last = if self.inclusive {
+            value >= self.end
+        } else {
+            value.succ().is_none_or(|n| n >= self.end)
+        };
+        match value.succ() {
+            Some(n) if !last => self.next = n,
+            _ => self.done = true,
+        }
+        Some(value)
+    }
+}
+
+/// Integers a [`ForRange`] can walk.
+pub trait ForStep: Copy + PartialOrd {
+    /// The next value, if there is one.
+    fn succ(self) -> Option<Self>;
+}
+
+macro_rules! for_step {
+    ($($t:ty),*) => {$(
+        impl ForStep for $t {
+            fn succ(self) -> Option<Self> {
+                self.checked_add(1)
+            }
+        }
+    )*};
+}
+for_step!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn walk<T: ForStep>(mut r: ForRange<T>) -> Vec<T> {
+        std::iter::from_fn(|| r.for_next()).collect()
+    }
+
+    #[test]
+    fn ranges_walk_like_std_and_survive_a_round_trip() {
+        assert_eq!(walk(ForRange::new(0u32, 3, false)), vec![0, 1, 2]);
+        assert_eq!(walk(ForRange::new(0u32, 3, true)), vec![0, 1, 2, 3]);
+        assert_eq!(walk(ForRange::new(3u32, 3, false)), Vec::<u32>::new());
+        assert_eq!(walk(ForRange::new(250u8, 255, true)), vec![250, 251, 252, 253, 254, 255]);
+        let mut r = ForRange::new(1u8, 2, true);
+        assert_eq!(r.for_next(), Some(1));
+        assert_eq!(r.for_next(), Some(2));
+        let json = serde_json::to_string(&r).expect("encodes");
+        let mut back: ForRange<u8> = serde_json::from_str(&json).expect("decodes");
+        assert_eq!(back.for_next(), None);
+    }
 }

@@ -154,7 +154,7 @@ impl Store for MemoryStore {
         }
         let (id, queue) = (envelope.id.clone(), envelope.queue.clone());
         let mut history = VecDeque::new();
-        history.push_back(HistoryEntry::of(&envelope, "started".to_owned()));
+        history.push_back(HistoryEntry::of(&envelope, "created".to_owned()));
         inner.runs.insert(
             id.clone(),
             Record {

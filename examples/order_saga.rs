@@ -1,0 +1,230 @@
+//! Run: `cargo run --example order_saga -- --store memory` (add `--fail-at ship` to watch the saga undo itself).
+//!
+//! The order saga: charge the card, reserve the inventory, ship. Every step
+//! is an activity with a timeout and bounded retries; charging and reserving
+//! declare their compensations, so when a later step fails for good the
+//! completed steps are undone, newest first. The program prints what each
+//! activity does, then the run's checkpoints and its final status.
+
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use serde::{Deserialize, Serialize};
+use steadfast::prelude::*;
+use steadfast::{Status, Store};
+
+/// A payment made at the provider.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PaymentId(String);
+
+/// Stock set aside for an order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReservationId(String);
+
+/// What the shop's systems can answer.
+#[derive(Debug, Clone, Serialize, Deserialize, thiserror::Error)]
+pub enum ShopError {
+    /// The card was declined: retrying will not help.
+    #[error("card declined")]
+    Declined,
+    /// A system is down (here: on purpose, with `--fail-at`).
+    #[error("{0} is unavailable")]
+    Unavailable(String),
+}
+
+impl ShopError {
+    /// Errors that no retry can fix.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, ShopError::Declined)
+    }
+}
+
+/// Why an order failed.
+#[derive(Debug, Serialize, Deserialize, thiserror::Error)]
+pub enum OrderError {
+    /// A step failed for good.
+    #[error(transparent)]
+    Step(#[from] ActivityError<ShopError>),
+}
+
+/// The shop's systems, shared by the activities (a database pool or an HTTP
+/// client in a real program).
+struct Shop {
+    fail_at: Option<String>,
+    calls: Mutex<u32>,
+}
+
+impl Shop {
+    fn call(&self, ctx: &ActivityContext, activity: &str, what: &str) -> Result<(), ShopError> {
+        let n = {
+            let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+            *calls += 1;
+            *calls
+        };
+        if self.fail_at.as_deref() == Some(activity) {
+            println!(
+                "  [{n:>2}] {activity}: attempt {} failed: system unavailable",
+                ctx.attempt()
+            );
+            return Err(ShopError::Unavailable(activity.to_owned()));
+        }
+        println!("  [{n:>2}] {activity}: {what}   (key {})", ctx.idempotency_key());
+        Ok(())
+    }
+}
+
+/// Charges the order's card; the order id is the provider's idempotency key.
+#[activity(
+    timeout = "1m",
+    retry(max_attempts = 3, initial_interval = "100ms", non_retryable = ShopError::is_permanent),
+    compensate = refund
+)]
+async fn charge_card(ctx: &ActivityContext, order_id: String) -> Result<PaymentId, ShopError> {
+    let payment = PaymentId(format!("pay-{order_id}"));
+    ctx.resource::<Shop>()
+        .call(ctx, "charge_card", &format!("charged {order_id} as {}", payment.0))?;
+    Ok(payment)
+}
+
+/// Refunds a payment: the compensation of `charge_card`.
+#[activity(timeout = "1m", retry(max_attempts = 5, initial_interval = "100ms"))]
+async fn refund(ctx: &ActivityContext, payment: PaymentId) -> Result<(), ShopError> {
+    ctx.resource::<Shop>()
+        .call(ctx, "refund", &format!("refunded {}", payment.0))
+}
+
+/// Sets stock aside for the order.
+#[activity(
+    timeout = "1m",
+    retry(max_attempts = 3, initial_interval = "100ms"),
+    compensate = release_inventory
+)]
+async fn reserve_inventory(ctx: &ActivityContext, order_id: String) -> Result<ReservationId, ShopError> {
+    let reservation = ReservationId(format!("res-{order_id}"));
+    ctx.resource::<Shop>()
+        .call(ctx, "reserve_inventory", &format!("reserved {}", reservation.0))?;
+    Ok(reservation)
+}
+
+/// Puts reserved stock back: the compensation of `reserve_inventory`.
+#[activity(timeout = "1m", retry(max_attempts = 5, initial_interval = "100ms"))]
+async fn release_inventory(ctx: &ActivityContext, reservation: ReservationId) -> Result<(), ShopError> {
+    ctx.resource::<Shop>()
+        .call(ctx, "release_inventory", &format!("released {}", reservation.0))
+}
+
+/// Hands the order to the carrier.
+#[activity(timeout = "1m", retry(max_attempts = 3, initial_interval = "100ms"))]
+async fn ship(ctx: &ActivityContext, order_id: String) -> Result<String, ShopError> {
+    let tracking = format!("trk-{order_id}");
+    ctx.resource::<Shop>()
+        .call(ctx, "ship", &format!("shipped {order_id}, tracking {tracking}"))?;
+    Ok(tracking)
+}
+
+/// The order saga.
+#[workflow(queue = "orders")]
+async fn order(order_id: String) -> Result<String, OrderError> {
+    let payment = charge_card(order_id.clone()).await?;
+    let reservation = reserve_inventory(order_id.clone()).await?;
+    let tracking = ship(order_id).await?;
+    Ok(format!(
+        "tracking {tracking} (payment {}, reservation {})",
+        payment.0, reservation.0
+    ))
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum StoreKind {
+    /// Keep checkpoints in process memory (no setup; nothing survives the process).
+    Memory,
+}
+
+/// The order saga, on steadfast.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Where checkpoints are kept.
+    #[arg(long, value_enum, default_value = "memory")]
+    store: StoreKind,
+    /// Make this activity fail on every attempt.
+    #[arg(long, value_parser = ["charge_card", "reserve_inventory", "ship", "refund", "release_inventory"])]
+    fail_at: Option<String>,
+    /// The order (and workflow) id.
+    #[arg(long, default_value = "order-42")]
+    order_id: String,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STEADFAST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .init();
+    match run(args).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let store = match args.store {
+        StoreKind::Memory => MemoryStore::new(),
+    };
+    println!("order saga for {} (store: {:?})", args.order_id, args.store);
+    if let Some(a) = &args.fail_at {
+        println!("every attempt of `{a}` will fail");
+    }
+    let worker = Worker::builder(store.clone())
+        .register::<order>()
+        .resource(Shop {
+            fail_at: args.fail_at.clone(),
+            calls: Mutex::new(0),
+        })
+        .build()?
+        .spawn();
+    let client = Client::new(store.clone());
+
+    println!("\nactivities:");
+    let run = client.start::<order>(&args.order_id, args.order_id.clone()).await?;
+    let result = run.result_within(Duration::from_secs(60)).await;
+
+    println!("\ncheckpoints:");
+    for h in store.history(run.id()).await? {
+        println!(
+            "  seq {:>2}  {:<21} {:<13} {}",
+            h.seq,
+            if h.step.is_empty() { "-" } else { &h.step },
+            h.status,
+            h.event
+        );
+    }
+    let env = run.describe().await?;
+    println!("\nfinal status: {}", env.status);
+    let code = match result {
+        Ok(summary) => {
+            println!("result: {summary}");
+            ExitCode::SUCCESS
+        }
+        Err(RunError::Failed(e)) => {
+            println!("the order failed and was compensated: {e}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("the run needs an operator: {e}");
+            ExitCode::FAILURE
+        }
+    };
+    worker.shutdown().await?;
+    if env.status == Status::CompensationFailed {
+        println!("compensations still to run: {}", env.compensations.len());
+    }
+    Ok(code)
+}

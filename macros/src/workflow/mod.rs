@@ -1,0 +1,82 @@
+//! `#[workflow]`: parse the signature, check the body, lower it to a graph
+//! of blocks, compute liveness, and emit the state enum and step function.
+
+mod cfg;
+mod classify;
+mod emit;
+mod graph;
+mod hoist;
+mod jumps;
+mod liveness;
+mod lower;
+mod rewrite;
+mod scan;
+mod sig;
+mod uses;
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::ItemFn;
+
+use crate::attr::WorkflowAttrs;
+use crate::errors::Errors;
+use emit::{Emitter, Meta};
+use liveness::Liveness;
+use sig::WorkflowSig;
+
+/// Expands `#[workflow(args)] item`.
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let errors = Errors::new();
+    let attrs = WorkflowAttrs::parse(&errors, args);
+    let func: ItemFn = match syn::parse2(item.clone()) {
+        Ok(f) => f,
+        Err(e) => {
+            let err = e.to_compile_error();
+            return quote!(#err #item);
+        }
+    };
+    let Some(sig) = WorkflowSig::parse(&errors, &func) else {
+        return fallback(errors, &func);
+    };
+    scan::check_body(&errors, &func.block);
+    let cfg = lower::lower(&errors, &sig, (*func.block).clone());
+    let live = Liveness::compute(&cfg);
+    let name = attrs.name.get().cloned().unwrap_or_else(|| sig.ident.to_string());
+    let queue = attrs.queue.get().cloned().unwrap_or_else(|| "default".to_owned());
+    let state = attrs
+        .state
+        .take()
+        .unwrap_or_else(|| format_ident!("{}State", lower::camel_case(&sig.ident.to_string()), span = sig.ident.span()));
+    let docs = func
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .cloned()
+        .collect();
+    let emitter = Emitter::new(&sig, &cfg, &live, &errors, Meta { name, queue, state, docs });
+    let states = emitter.states();
+    emitter.check_states(&states);
+    if !errors.is_empty() {
+        drop(emitter);
+        return fallback(errors, &func);
+    }
+    let out = emitter.emit(&states);
+    let errs = errors.to_compile_errors();
+    quote!(#errs #out)
+}
+
+/// On errors: the errors, plus a marker type so that uses of the workflow
+/// elsewhere do not add errors of their own.
+fn fallback(errors: Errors, func: &ItemFn) -> TokenStream {
+    let errs = errors.to_compile_errors();
+    let vis = &func.vis;
+    let ident = &func.sig.ident;
+    quote! {
+        #errs
+        #[allow(non_camel_case_types, dead_code)]
+        #vis struct #ident {}
+    }
+}
+
+#[cfg(test)]
+mod tests;
