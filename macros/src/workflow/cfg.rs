@@ -72,10 +72,14 @@ pub(crate) struct Piece {
     pub(crate) defs: BTreeSet<VarId>,
     /// Variables declared by the statement (a `let`).
     pub(crate) decls: Vec<VarId>,
+    /// Variables whose earlier value this point ends without assigning them
+    /// (a `let x = <control flow>` declares `x` here; its value comes later).
+    pub(crate) kills: BTreeSet<VarId>,
     /// Split loops around the statement, innermost last.
     pub(crate) loops: Rc<Vec<LoopFrame>>,
-    /// Blocks reached by `break`/`continue` inside the statement.
-    pub(crate) jumps: Vec<BlockId>,
+    /// Blocks reached by `break`/`continue` inside the statement, with the
+    /// variable a valued `break` assigns on the way.
+    pub(crate) jumps: Vec<(BlockId, Option<VarId>)>,
     /// Whether the statement contains `?` (a path to the failed state).
     pub(crate) may_fail: bool,
     /// Whether the statement contains `return`.
@@ -185,7 +189,7 @@ impl Cfg {
         let mut out: Vec<(BlockId, Vec<VarId>)> = block
             .pieces
             .iter()
-            .flat_map(|p| p.jumps.iter().map(|j| (*j, Vec::new())))
+            .flat_map(|p| p.jumps.iter().map(|(j, v)| (*j, v.iter().copied().collect())))
             .collect();
         match &block.term {
             Terminator::Open | Terminator::Diverged => {}

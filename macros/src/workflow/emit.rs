@@ -114,6 +114,7 @@ impl<'a> Emitter<'a> {
     /// Reports stored locals whose type is unknown or borrowed, and two
     /// stored locals with one name.
     pub(crate) fn check_states(&self, states: &[StateDef]) {
+        let mut reported: HashSet<VarId> = HashSet::new();
         for st in states.iter().filter(|s| s.suspend.is_some()) {
             let mut names: HashMap<String, VarId> = HashMap::new();
             for &v in &st.fields {
@@ -121,6 +122,9 @@ impl<'a> Emitter<'a> {
                 if let Some(other) = names.insert(var.name.to_string(), v) {
                     let (first, second) = (other.min(v), other.max(v));
                     self.shadow_error(first, second);
+                }
+                if !reported.insert(v) {
+                    continue;
                 }
                 match &var.ty {
                     None => self.errors.at(var.name.span(), untyped_message(&var.name, var.origin, &st.name)),
@@ -419,7 +423,8 @@ impl<'a> Emitter<'a> {
                 let mutability = (var.mutable || assigned.contains(&v)).then(|| quote!(mut));
                 code.push(quote!(#[allow(unused_mut)] let #mutability #name = ::steadfast::__private::slot(&mut #slot);));
             } else if assigned.contains(&v) {
-                code.push(quote!(#[allow(unused_mut)] let mut #name;));
+                let ty = var.ty.as_ref().map(|t| quote!(: #t));
+                code.push(quote!(#[allow(unused_mut)] let mut #name #ty;));
             } else {
                 continue;
             }
@@ -429,6 +434,12 @@ impl<'a> Emitter<'a> {
         for piece in &block.pieces {
             let mut stmt = piece.stmt.clone();
             rewrite_stmt(&mut stmt, &piece.loops, &site);
+            if let syn::Stmt::Local(local) = &mut stmt {
+                // Its mutations and uses may all be in other blocks.
+                if piece.decls.iter().any(|v| self.slots.contains_key(v)) {
+                    local.attrs.push(syn::parse_quote!(#[allow(unused_mut, unused_variables)]));
+                }
+            }
             code.push(quote!(#stmt));
             for &d in &piece.decls {
                 site.declare(d);

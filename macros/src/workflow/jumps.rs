@@ -44,35 +44,34 @@ pub(crate) fn resolve<'f>(
 }
 
 /// Where the `break`s and `continue`s of a statement go among the split
-/// loops, and which variables a valued `break` assigns.
-pub(crate) fn jumps_of(stmt: &Stmt, frames: &[LoopFrame]) -> (Vec<BlockId>, Vec<VarId>) {
+/// loops, each with the variable a valued `break` assigns.
+pub(crate) fn jumps_of(stmt: &Stmt, frames: &[LoopFrame]) -> Vec<(BlockId, Option<VarId>)> {
     let mut f = Finder {
         frames,
         inner: Vec::new(),
         closures: 0,
         targets: Vec::new(),
-        assigns: Vec::new(),
     };
     f.visit_stmt(stmt);
-    (f.targets, f.assigns)
+    f.targets
 }
 
 struct Finder<'a> {
     frames: &'a [LoopFrame],
     inner: Vec<Inner>,
     closures: usize,
-    targets: Vec<BlockId>,
-    assigns: Vec<VarId>,
+    targets: Vec<(BlockId, Option<VarId>)>,
 }
 
 impl<'ast> Visit<'ast> for Finder<'_> {
     fn visit_expr_break(&mut self, e: &'ast syn::ExprBreak) {
         if self.closures == 0 {
             if let Some(f) = resolve(e.label.as_ref(), &self.inner, self.frames) {
-                self.targets.push(f.brk);
-                if let (Tail::Assign(v), Some(_)) = (f.tail, &e.expr) {
-                    self.assigns.push(v);
-                }
+                let assigned = match f.tail {
+                    Tail::Assign(v) => Some(v),
+                    _ => None,
+                };
+                self.targets.push((f.brk, assigned));
             }
         }
         visit::visit_expr_break(self, e);
@@ -81,7 +80,7 @@ impl<'ast> Visit<'ast> for Finder<'_> {
     fn visit_expr_continue(&mut self, e: &'ast syn::ExprContinue) {
         if self.closures == 0 {
             if let Some(f) = resolve(e.label.as_ref(), &self.inner, self.frames) {
-                self.targets.push(f.cont);
+                self.targets.push((f.cont, None));
             }
         }
     }

@@ -32,6 +32,7 @@ impl Liveness {
                     }
                 }
                 killed.extend(piece.defs.iter().copied());
+                killed.extend(piece.kills.iter().copied());
             }
             for v in &block.term_uses {
                 if !killed.contains(v) {

@@ -263,7 +263,7 @@ impl Lowerer<'_> {
     }
 
     fn push_piece(&mut self, stmt: Stmt, access: Access) {
-        let (jumps, assigns) = jumps_of(&stmt, &self.loops);
+        let jumps = jumps_of(&stmt, &self.loops);
         let mut defs = BTreeSet::new();
         if let Stmt::Expr(Expr::Assign(a), _) = &stmt {
             if let Some(v) = path_var(&a.left, &self.scopes) {
@@ -279,7 +279,7 @@ impl Lowerer<'_> {
             }
         }
         let mut may_defs = access.assigns;
-        may_defs.extend(assigns);
+        may_defs.extend(jumps.iter().filter_map(|(_, v)| *v));
         let diverges = matches!(
             &stmt,
             Stmt::Expr(Expr::Return(_) | Expr::Break(_) | Expr::Continue(_), _)
@@ -290,6 +290,7 @@ impl Lowerer<'_> {
             may_defs,
             defs,
             decls,
+            kills: BTreeSet::new(),
             loops: Rc::clone(&self.loops),
             jumps,
             may_fail: access.fails,
@@ -298,6 +299,23 @@ impl Lowerer<'_> {
         if diverges {
             self.diverge();
         }
+    }
+
+    /// Records that `v` has no value before this point (it is declared here
+    /// and assigned later), so liveness does not look further back for it.
+    fn kill_here(&mut self, v: VarId) {
+        self.cfg.blocks[self.cur].pieces.push(Piece {
+            stmt: Stmt::Expr(Expr::Verbatim(proc_macro2::TokenStream::new()), None),
+            uses: BTreeSet::new(),
+            may_defs: BTreeSet::new(),
+            defs: BTreeSet::new(),
+            decls: Vec::new(),
+            kills: BTreeSet::from([v]),
+            loops: Rc::clone(&self.loops),
+            jumps: Vec::new(),
+            may_fail: false,
+            may_return: false,
+        });
     }
 
     /// An await-free value delivered to `tail`.
@@ -360,6 +378,7 @@ impl Lowerer<'_> {
             let single = matches!(strip_type(&pat), Pat::Ident(pi) if pi.subpat.is_none() && pi.by_ref.is_none());
             if let (true, [b]) = (single, bindings.as_slice()) {
                 let v = self.declare(b.ident.clone(), b.ty.clone(), b.mutable, VarOrigin::Let);
+                self.kill_here(v);
                 self.lower_value(expr, Tail::Assign(v));
                 return;
             }
@@ -653,6 +672,7 @@ impl Lowerer<'_> {
             may_defs: BTreeSet::new(),
             defs: BTreeSet::from([items_var]),
             decls: vec![items_var],
+            kills: BTreeSet::new(),
             loops: Rc::clone(&self.loops),
             jumps: Vec::new(),
             may_fail: false,
@@ -843,7 +863,7 @@ impl Lowerer<'_> {
                     semi_token: Token![;](span),
                 });
                 let access = stmt_access(&stmt, &self.scopes);
-                let (jumps, _) = jumps_of(&stmt, &self.loops);
+                let jumps = jumps_of(&stmt, &self.loops);
                 let mut decls = Vec::new();
                 for b in bindings {
                     decls.push(self.declare(b.ident, b.ty, b.mutable, VarOrigin::Let));
@@ -854,6 +874,7 @@ impl Lowerer<'_> {
                     may_defs: access.assigns,
                     defs: decls.iter().copied().collect(),
                     decls,
+                    kills: BTreeSet::new(),
                     loops: Rc::clone(&self.loops),
                     jumps,
                     may_fail: question.is_some() || access.fails,

@@ -58,7 +58,9 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     emitter.check_states(&states);
     if !errors.is_empty() {
         drop(emitter);
-        return fallback(errors, &func);
+        let stub = stub_impl(&sig);
+        let errs = errors.to_compile_errors();
+        return quote!(#errs #stub);
     }
     let out = emitter.emit(&states);
     let errs = errors.to_compile_errors();
@@ -75,6 +77,53 @@ fn fallback(errors: Errors, func: &ItemFn) -> TokenStream {
         #errs
         #[allow(non_camel_case_types, dead_code)]
         #vis struct #ident {}
+    }
+}
+
+/// On errors in the body: the marker type with an `impl Workflow` whose
+/// types follow the signature, so that starting or registering the workflow
+/// elsewhere does not add errors of its own. It is never run: the crate does
+/// not compile.
+fn stub_impl(sig: &WorkflowSig) -> TokenStream {
+    let p = quote!(::steadfast::__private);
+    let vis = &sig.vis;
+    let ident = &sig.ident;
+    let ret = &sig.ret;
+    let name = ident.to_string();
+    let types: Vec<&syn::Type> = sig.params.iter().map(|p| &p.ty).collect();
+    let input = match types.as_slice() {
+        [] => quote!(()),
+        [t] => quote!(#t),
+        ts => quote!((#(#ts),*)),
+    };
+    quote! {
+        #[allow(non_camel_case_types, dead_code)]
+        #vis struct #ident {}
+        const _: () = {
+            impl #p::Workflow for #ident {
+                type Input = #input;
+                type Output = <#ret as #p::WorkflowResult>::Ok;
+                type Error = <#ret as #p::WorkflowResult>::Err;
+                type State = ();
+                const NAME: &'static str = #name;
+                fn start(_: Self::Input) -> Self::State {}
+                fn step(
+                    _: &mut #p::WorkflowContext,
+                    _: Self::State,
+                    _: #p::Resume,
+                ) -> ::core::result::Result<#p::Transition<Self>, #p::StepError> {
+                    ::core::unreachable!()
+                }
+                fn state_name(_: &Self::State) -> &'static str {
+                    "start"
+                }
+                fn info() -> &'static #p::WorkflowInfo {
+                    static INFO: #p::WorkflowInfo = #p::WorkflowInfo::new(#name, "default", &[], &[], "");
+                    &INFO
+                }
+                fn register_activities(_: &mut #p::Registry) {}
+            }
+        };
     }
 }
 
