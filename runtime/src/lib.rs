@@ -16,6 +16,7 @@ mod options;
 mod registry;
 mod resources;
 mod store;
+pub mod testing;
 mod worker;
 mod workflow;
 

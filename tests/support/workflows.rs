@@ -1,7 +1,5 @@
 //! Workflows and activities used by the integration tests.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -45,7 +43,6 @@ pub fn register(b: WorkerBuilder) -> WorkerBuilder {
         .register::<shadowing_ok>()
         .register::<nested_loops>()
         .register::<deferred_init>()
-        .resource(Flaky::default())
 }
 
 // ----- activities -----------------------------------------------------------
@@ -103,23 +100,14 @@ pub async fn fail(ctx: &ActivityContext, why: String) -> Result<u64, TestError> 
     Err(TestError::Failed(why))
 }
 
-/// How many times each `flaky` key has failed so far.
-#[derive(Default)]
-pub struct Flaky(Mutex<HashMap<String, u32>>);
-
-/// Fails `failures` times per idempotency key, then succeeds.
+/// Fails its first `failures` attempts, then succeeds with the attempt
+/// number (deterministic per attempt, so a re-run attempt fails the same way).
 #[activity(retry(max_attempts = 3, initial_interval = "5ms", backoff = 2.0, non_retryable = TestError::is_permanent))]
 pub async fn flaky(ctx: &ActivityContext, failures: u32, permanent: bool) -> Result<u32, TestError> {
     ctx.resource::<Journal>().record(format!("flaky attempt {}", ctx.attempt()));
-    let mut seen = ctx.resource::<Flaky>().0.lock().unwrap_or_else(|e| e.into_inner());
-    let n = seen.entry(ctx.idempotency_key().to_owned()).or_insert(0);
-    if *n < failures {
-        *n += 1;
-        return Err(if permanent {
-            TestError::Permanent(format!("failure {n}"))
-        } else {
-            TestError::Failed(format!("failure {n}"))
-        });
+    if ctx.attempt() <= failures {
+        let msg = format!("failure {}", ctx.attempt());
+        return Err(if permanent { TestError::Permanent(msg) } else { TestError::Failed(msg) });
     }
     Ok(ctx.attempt())
 }
