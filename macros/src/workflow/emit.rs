@@ -7,7 +7,7 @@
 //! are typed by inference, so only locals stored in persisted states need
 //! types the macro can name.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -36,7 +36,11 @@ pub(crate) struct Emitter<'a> {
     pub(crate) live: &'a Liveness,
     pub(crate) errors: &'a Errors,
     pub(crate) meta: Meta,
-    slots: HashMap<VarId, Ident>,
+    slots: BTreeMap<VarId, Ident>,
+    /// One type alias per distinct activity path, so that a path that is not
+    /// an activity is reported once, where the alias is defined.
+    aliases: Vec<(Ident, TokenStream)>,
+    alias_of: HashMap<usize, Ident>,
 }
 
 fn p() -> TokenStream {
@@ -77,6 +81,21 @@ impl<'a> Emitter<'a> {
                 (v, format_ident!("__sf_v_{}_{}", name, v, span = Span::mixed_site()))
             })
             .collect();
+        let mut aliases: Vec<(Ident, TokenStream)> = Vec::new();
+        let mut by_path: HashMap<String, Ident> = HashMap::new();
+        let mut alias_of = HashMap::new();
+        for (id, s) in cfg.suspends.iter().enumerate() {
+            let key = s.outcome_path.to_string();
+            let alias = by_path
+                .entry(key)
+                .or_insert_with(|| {
+                    let alias = format_ident!("__SfActivity{}", aliases.len(), span = Span::mixed_site());
+                    aliases.push((alias.clone(), s.outcome_path.clone()));
+                    alias
+                })
+                .clone();
+            alias_of.insert(id, alias);
+        }
         Emitter {
             sig,
             cfg,
@@ -84,6 +103,8 @@ impl<'a> Emitter<'a> {
             errors,
             meta,
             slots,
+            aliases,
+            alias_of,
         }
     }
 
@@ -207,6 +228,10 @@ impl<'a> Emitter<'a> {
 
         let info = graph::info_tokens(self, states);
         let activities = self.activity_paths();
+        let aliases = self.aliases.iter().map(|(alias, path)| {
+            let span = path.clone().into_iter().next().map(|t| t.span()).unwrap_or_else(Span::call_site);
+            quote_spanned!(span=> #[allow(non_camel_case_types)] type #alias = #path;)
+        });
         let step = self.step_fn(states);
         let state_doc = format!(
             " The states of workflow [`{marker}`](struct@{marker}), one per suspension point, \
@@ -234,6 +259,8 @@ impl<'a> Emitter<'a> {
             }
 
             const _: () = {
+                #(#aliases)*
+
                 impl #p::Workflow for #marker {
                     type Input = #input_ty;
                     type Output = <#ret as #p::WorkflowResult>::Ok;
@@ -266,17 +293,16 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    fn activity_paths(&self) -> Vec<TokenStream> {
+    fn activity_paths(&self) -> Vec<Ident> {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
-        for s in &self.cfg.suspends {
+        for (id, s) in self.cfg.suspends.iter().enumerate() {
             if !self.live.reachable[s.resume] {
                 continue;
             }
-            let SuspendKind::Activity { path, .. } = &s.kind;
-            let key = quote!(#path).to_string();
-            if seen.insert(key) {
-                out.push(s.outcome_path.clone());
+            let alias = &self.alias_of[&id];
+            if seen.insert(alias.to_string()) {
+                out.push(alias.clone());
             }
         }
         out
@@ -381,7 +407,7 @@ impl<'a> Emitter<'a> {
             Some(id) => {
                 let s = &self.cfg.suspends[id];
                 let slot = out_slot(id, s.span);
-                let ty = &s.outcome_path;
+                let ty = &self.alias_of[&id];
                 quote!(#slot = ::core::option::Option::Some(#p::activity_outcome::<#ty>(#name, #resume)?);)
             }
         };
@@ -508,7 +534,8 @@ impl<'a> Emitter<'a> {
             let value = site.value_of(*v);
             quote!(#fname: #value)
         });
-        let call = quote_spanned!(span=> #path::__steadfast_new(#(#args),*));
+        let alias = &self.alias_of[&id];
+        let call = quote_spanned!(span=> <#alias>::__steadfast_new(#(#args),*));
         quote! {
             let __sf_command = #p::activity_command(&#call, #name)?;
             return ::core::result::Result::Ok(#p::Transition::Suspend {

@@ -66,7 +66,7 @@ impl<'ast> Visit<'ast> for BodyChecker<'_> {
                 e.await_token.span(),
                 format!(
                     "await must not be used inside {inside} in a workflow: only the workflow's own body can suspend; \
-                     move the await out of the {inside}"
+                     move the await out of it"
                 ),
             );
         }
