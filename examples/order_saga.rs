@@ -70,7 +70,10 @@ impl Shop {
             );
             return Err(ShopError::Unavailable(activity.to_owned()));
         }
-        println!("  [{n:>2}] {activity}: {what}   (key {})", ctx.idempotency_key());
+        println!(
+            "  [{n:>2}] {activity}: {what}   (key {})",
+            ctx.idempotency_key()
+        );
         Ok(())
     }
 }
@@ -83,8 +86,11 @@ impl Shop {
 )]
 async fn charge_card(ctx: &ActivityContext, order_id: String) -> Result<PaymentId, ShopError> {
     let payment = PaymentId(format!("pay-{order_id}"));
-    ctx.resource::<Shop>()
-        .call(ctx, "charge_card", &format!("charged {order_id} as {}", payment.0))?;
+    ctx.resource::<Shop>().call(
+        ctx,
+        "charge_card",
+        &format!("charged {order_id} as {}", payment.0),
+    )?;
     Ok(payment)
 }
 
@@ -101,32 +107,47 @@ async fn refund(ctx: &ActivityContext, payment: PaymentId) -> Result<(), ShopErr
     retry(max_attempts = 3, initial_interval = "100ms"),
     compensate = release_inventory
 )]
-async fn reserve_inventory(ctx: &ActivityContext, order_id: String) -> Result<ReservationId, ShopError> {
+async fn reserve_inventory(
+    ctx: &ActivityContext,
+    order_id: String,
+) -> Result<ReservationId, ShopError> {
     let reservation = ReservationId(format!("res-{order_id}"));
-    ctx.resource::<Shop>()
-        .call(ctx, "reserve_inventory", &format!("reserved {}", reservation.0))?;
+    ctx.resource::<Shop>().call(
+        ctx,
+        "reserve_inventory",
+        &format!("reserved {}", reservation.0),
+    )?;
     Ok(reservation)
 }
 
 /// Puts reserved stock back: the compensation of `reserve_inventory`.
 #[activity(timeout = "1m", retry(max_attempts = 5, initial_interval = "100ms"))]
-async fn release_inventory(ctx: &ActivityContext, reservation: ReservationId) -> Result<(), ShopError> {
-    ctx.resource::<Shop>()
-        .call(ctx, "release_inventory", &format!("released {}", reservation.0))
+async fn release_inventory(
+    ctx: &ActivityContext,
+    reservation: ReservationId,
+) -> Result<(), ShopError> {
+    ctx.resource::<Shop>().call(
+        ctx,
+        "release_inventory",
+        &format!("released {}", reservation.0),
+    )
 }
 
 /// Hands the order to the carrier.
 #[activity(timeout = "1m", retry(max_attempts = 3, initial_interval = "100ms"))]
 async fn ship(ctx: &ActivityContext, order_id: String) -> Result<String, ShopError> {
     let tracking = format!("trk-{order_id}");
-    ctx.resource::<Shop>()
-        .call(ctx, "ship", &format!("shipped {order_id}, tracking {tracking}"))?;
+    ctx.resource::<Shop>().call(
+        ctx,
+        "ship",
+        &format!("shipped {order_id}, tracking {tracking}"),
+    )?;
     Ok(tracking)
 }
 
 /// The order saga.
 #[workflow(queue = "orders")]
-async fn order(order_id: String) -> Result<String, OrderError> {
+pub async fn order(order_id: String) -> Result<String, OrderError> {
     let payment = charge_card(order_id.clone()).await?;
     let reservation = reserve_inventory(order_id.clone()).await?;
     let tracking = ship(order_id).await?;
@@ -154,6 +175,9 @@ struct Args {
     /// The order (and workflow) id.
     #[arg(long, default_value = "order-42")]
     order_id: String,
+    /// Print the workflow's states and state graph, and exit.
+    #[arg(long)]
+    describe: bool,
 }
 
 #[tokio::main]
@@ -174,7 +198,33 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The states of `order` and its graph, as `docs/order-saga.md` shows them.
+pub fn describe() -> String {
+    use steadfast::Workflow;
+    let info = order::info();
+    let mut out = String::from("| state | waits for | stored fields |\n|---|---|---|\n");
+    for st in info.states {
+        let fields: Vec<String> = st
+            .fields
+            .iter()
+            .map(|(n, t)| format!("`{n}: {t}`"))
+            .collect();
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            st.name,
+            st.waits_for,
+            fields.join(", ")
+        ));
+    }
+    out.push_str(&format!("\n```mermaid\n{}\n```\n", info.mermaid));
+    out
+}
+
 async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    if args.describe {
+        print!("{}", describe());
+        return Ok(ExitCode::SUCCESS);
+    }
     let store = match args.store {
         StoreKind::Memory => MemoryStore::new(),
     };
@@ -193,7 +243,9 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let client = Client::new(store.clone());
 
     println!("\nactivities:");
-    let run = client.start::<order>(&args.order_id, args.order_id.clone()).await?;
+    let run = client
+        .start::<order>(&args.order_id, args.order_id.clone())
+        .await?;
     let result = run.result_within(Duration::from_secs(60)).await;
 
     println!("\ncheckpoints:");

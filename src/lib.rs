@@ -1,8 +1,11 @@
-//! steadfast: durable workflows and sagas for Rust.
 #![doc = include_str!("../docs/overview.md")]
 
-#[doc(inline)]
-pub use steadfast_macros::{activity, workflow};
+#[doc = include_str!("../docs/workflow-macro.md")]
+pub use steadfast_macros::workflow;
+
+#[doc = include_str!("../docs/activity-macro.md")]
+pub use steadfast_macros::activity;
+
 #[doc(inline)]
 pub use steadfast_runtime::*;
 

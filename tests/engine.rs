@@ -13,20 +13,35 @@ use support::workflows::*;
 #[tokio::test]
 async fn retries_until_success_within_the_policy() {
     let h = Harness::start();
-    let run = h.client.start::<retrying>("r-ok", (2, false)).await.expect("starts");
+    let run = h
+        .client
+        .start::<retrying>("r-ok", (2, false))
+        .await
+        .expect("starts");
     // Two failures, then success on the third and last allowed attempt.
     assert_eq!(run.result().await.expect("completes"), 3);
     assert_eq!(h.journal.count("flaky attempt"), 3);
     let history = h.client.history("r-ok").await.expect("history");
-    let retries: Vec<_> = history.iter().filter(|e| e.event.contains("retrying")).collect();
-    assert_eq!(retries.len(), 2, "each failed attempt is checkpointed: {history:?}");
+    let retries: Vec<_> = history
+        .iter()
+        .filter(|e| e.event.contains("retrying"))
+        .collect();
+    assert_eq!(
+        retries.len(),
+        2,
+        "each failed attempt is checkpointed: {history:?}"
+    );
     h.stop().await;
 }
 
 #[tokio::test]
 async fn gives_up_after_max_attempts_exactly() {
     let h = Harness::start();
-    let run = h.client.start::<retrying>("r-fail", (10, false)).await.expect("starts");
+    let run = h
+        .client
+        .start::<retrying>("r-fail", (10, false))
+        .await
+        .expect("starts");
     match run.result().await {
         Err(RunError::Failed(TestError::Step(msg))) => {
             assert!(msg.contains("after 3 attempts"), "{msg}");
@@ -40,7 +55,11 @@ async fn gives_up_after_max_attempts_exactly() {
 #[tokio::test]
 async fn non_retryable_errors_are_not_retried() {
     let h = Harness::start();
-    let run = h.client.start::<retrying>("r-perm", (10, true)).await.expect("starts");
+    let run = h
+        .client
+        .start::<retrying>("r-perm", (10, true))
+        .await
+        .expect("starts");
     match run.result().await {
         Err(RunError::Failed(TestError::Step(msg))) => {
             assert!(msg.contains("after 1 attempt:"), "{msg}");
@@ -56,7 +75,11 @@ async fn non_retryable_errors_are_not_retried() {
 async fn timeouts_cancel_the_attempt_and_count_as_failures() {
     let h = Harness::start();
     let started = Instant::now();
-    let run = h.client.start::<slow>("slow", 10_000).await.expect("starts");
+    let run = h
+        .client
+        .start::<slow>("slow", 10_000)
+        .await
+        .expect("starts");
     match run.result().await {
         Err(RunError::Failed(TestError::Step(msg))) => {
             assert!(msg.contains("timed out after 50ms"), "{msg}");
@@ -64,9 +87,16 @@ async fn timeouts_cancel_the_attempt_and_count_as_failures() {
         }
         other => panic!("expected a timeout, got {other:?}"),
     }
-    assert!(started.elapsed() < Duration::from_secs(5), "did not wait for the sleep");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "did not wait for the sleep"
+    );
     assert_eq!(h.journal.count("sleepy start"), 2);
-    assert_eq!(h.journal.count("sleepy end"), 0, "the timed-out attempt was cancelled");
+    assert_eq!(
+        h.journal.count("sleepy end"),
+        0,
+        "the timed-out attempt was cancelled"
+    );
     h.stop().await;
 }
 
@@ -74,9 +104,15 @@ async fn timeouts_cancel_the_attempt_and_count_as_failures() {
 async fn compensations_run_newest_first_with_their_arguments() {
     let h = Harness::start();
     let names = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
-    let run = h.client.start::<saga>("saga-fail", (names, true)).await.expect("starts");
+    let run = h
+        .client
+        .start::<saga>("saga-fail", (names, true))
+        .await
+        .expect("starts");
     match run.result().await {
-        Err(RunError::Failed(TestError::Step(msg))) => assert!(msg.contains("the last step"), "{msg}"),
+        Err(RunError::Failed(TestError::Step(msg))) => {
+            assert!(msg.contains("the last step"), "{msg}")
+        }
         other => panic!("expected a failure, got {other:?}"),
     }
     let undo: Vec<String> = h
@@ -85,7 +121,10 @@ async fn compensations_run_newest_first_with_their_arguments() {
         .into_iter()
         .filter(|l| l.starts_with("undo") || l.starts_with("cancel"))
         .collect();
-    assert_eq!(undo, vec!["cancel ada 200", "undo r-c", "undo r-b", "undo r-a"]);
+    assert_eq!(
+        undo,
+        vec!["cancel ada 200", "undo r-c", "undo r-b", "undo r-a"]
+    );
     let env = run.describe().await.expect("describes");
     assert_eq!(env.status, Status::Failed);
     assert!(env.compensations.is_empty());
@@ -96,7 +135,11 @@ async fn compensations_run_newest_first_with_their_arguments() {
 async fn completed_runs_do_not_compensate() {
     let h = Harness::start();
     let names = vec!["a".to_owned()];
-    let run = h.client.start::<saga>("saga-ok", (names, false)).await.expect("starts");
+    let run = h
+        .client
+        .start::<saga>("saga-ok", (names, false))
+        .await
+        .expect("starts");
     assert_eq!(run.result().await.expect("completes"), vec!["r-a"]);
     assert_eq!(h.journal.count("undo"), 0);
     h.stop().await;
@@ -106,7 +149,11 @@ async fn completed_runs_do_not_compensate() {
 async fn a_failing_compensation_parks_the_run_with_what_is_left() {
     let h = Harness::start();
     let names = vec!["a".to_owned(), "sticky".to_owned(), "c".to_owned()];
-    let run = h.client.start::<saga>("saga-stuck", (names, true)).await.expect("starts");
+    let run = h
+        .client
+        .start::<saga>("saga-stuck", (names, true))
+        .await
+        .expect("starts");
     match run.result().await {
         Err(RunError::CompensationFailed { error, reason }) => {
             assert!(reason.contains("compensation `undo`"), "{reason}");
@@ -129,9 +176,15 @@ async fn a_failing_compensation_parks_the_run_with_what_is_left() {
 #[tokio::test]
 async fn a_panicking_activity_is_a_failed_attempt() {
     let h = Harness::start();
-    let run = h.client.start::<panicky>("boom", false).await.expect("starts");
+    let run = h
+        .client
+        .start::<panicky>("boom", false)
+        .await
+        .expect("starts");
     match run.result().await {
-        Err(RunError::Failed(TestError::Step(msg))) => assert!(msg.contains("panicked: kaboom"), "{msg}"),
+        Err(RunError::Failed(TestError::Step(msg))) => {
+            assert!(msg.contains("panicked: kaboom"), "{msg}")
+        }
         other => panic!("expected a failure, got {other:?}"),
     }
     assert_eq!(h.journal.count("boom"), 2);
@@ -141,7 +194,11 @@ async fn a_panicking_activity_is_a_failed_attempt() {
 #[tokio::test]
 async fn a_panicking_workflow_is_parked_with_its_data() {
     let h = Harness::start();
-    let run = h.client.start::<panicky>("wf-panic", true).await.expect("starts");
+    let run = h
+        .client
+        .start::<panicky>("wf-panic", true)
+        .await
+        .expect("starts");
     match run.result().await {
         Err(RunError::Parked { reason }) => {
             assert!(reason.contains("panicked"), "{reason}");
@@ -158,8 +215,16 @@ async fn a_panicking_workflow_is_parked_with_its_data() {
 #[tokio::test]
 async fn the_workflow_id_is_the_idempotency_key() {
     let h = Harness::start();
-    let a = h.client.start::<branchy>("same-id", 1).await.expect("starts");
-    let b = h.client.start::<branchy>("same-id", 5).await.expect("returns the existing run");
+    let a = h
+        .client
+        .start::<branchy>("same-id", 1)
+        .await
+        .expect("starts");
+    let b = h
+        .client
+        .start::<branchy>("same-id", 5)
+        .await
+        .expect("returns the existing run");
     assert_eq!(a.result().await.expect("completes"), branchy_expected(1));
     assert_eq!(b.result().await.expect("completes"), branchy_expected(1));
     match h
@@ -204,7 +269,11 @@ async fn a_state_that_no_longer_decodes_parks_only_that_run() {
         other => panic!("expected a parked run, got {other:?}"),
     }
     let env = store.load("bad").await.expect("loads").expect("exists");
-    assert_eq!(env.state, serde_json::json!({"start": {"n": "not a number"}}), "data untouched");
+    assert_eq!(
+        env.state,
+        serde_json::json!({"start": {"n": "not a number"}}),
+        "data untouched"
+    );
     let good = client.handle::<branchy>("good");
     assert_eq!(good.result().await.expect("completes"), branchy_expected(2));
     worker.shutdown().await.expect("stops");

@@ -45,8 +45,16 @@ async fn compensation_survives_a_crash_anywhere() {
         .await
         .expect("every interrupted run ends like the uninterrupted one");
     assert_eq!(report.baseline.status, Status::Failed);
-    let events: Vec<&str> = report.baseline.transitions.iter().map(|t| t.3.as_str()).collect();
-    assert!(events.iter().any(|e| e.contains("compensation undo")), "{events:?}");
+    let events: Vec<&str> = report
+        .baseline
+        .transitions
+        .iter()
+        .map(|t| t.3.as_str())
+        .collect();
+    assert!(
+        events.iter().any(|e| e.contains("compensation undo")),
+        "{events:?}"
+    );
 }
 
 #[tokio::test]

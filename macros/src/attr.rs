@@ -25,7 +25,13 @@ const QUEUE: &str = "queue";
 const STATE: &str = "state";
 
 const ACTIVITY_KEYS: &[&str] = &[NAME, TIMEOUT, RETRY, COMPENSATE];
-const RETRY_KEYS: &[&str] = &[MAX_ATTEMPTS, INITIAL_INTERVAL, BACKOFF, MAX_INTERVAL, NON_RETRYABLE];
+const RETRY_KEYS: &[&str] = &[
+    MAX_ATTEMPTS,
+    INITIAL_INTERVAL,
+    BACKOFF,
+    MAX_INTERVAL,
+    NON_RETRYABLE,
+];
 const WORKFLOW_KEYS: &[&str] = &[NAME, QUEUE, STATE];
 
 /// One attribute value, remembering where it was set.
@@ -116,7 +122,10 @@ fn unknown(errors: &Errors, meta: &Meta, valid: &[&str]) {
         .join(", ");
     errors.spanned(
         meta.path(),
-        format!("unknown attribute `{}`; expected one of: {list}", key_of(meta)),
+        format!(
+            "unknown attribute `{}`; expected one of: {list}",
+            key_of(meta)
+        ),
     );
 }
 
@@ -372,7 +381,9 @@ impl WorkflowAttrs {
                                 attrs.state.set(errors, span, id.clone());
                             }
                         }
-                        other => errors.spanned(other, "`state` takes a type name: `state = OrderState`"),
+                        other => {
+                            errors.spanned(other, "`state` takes a type name: `state = OrderState`")
+                        }
                     }
                 }
                 _ => unknown(errors, &meta, WORKFLOW_KEYS),

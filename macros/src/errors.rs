@@ -50,7 +50,7 @@ impl Errors {
     }
 
     /// The errors as `compile_error!` invocations (empty when there are none).
-    pub(crate) fn to_compile_errors(self) -> TokenStream {
+    pub(crate) fn into_compile_errors(self) -> TokenStream {
         match self.finish() {
             Ok(()) => TokenStream::new(),
             Err(e) => e.to_compile_error(),

@@ -23,7 +23,12 @@ pub(crate) fn mentions_context(ty: &Type, name: &str) -> bool {
     }
     impl<'ast> Visit<'ast> for Finder<'_> {
         fn visit_type_path(&mut self, tp: &'ast TypePath) {
-            if tp.path.segments.last().is_some_and(|s| s.ident == self.name) {
+            if tp
+                .path
+                .segments
+                .last()
+                .is_some_and(|s| s.ident == self.name)
+            {
                 self.found = true;
             }
             syn::visit::visit_type_path(self, tp);
@@ -36,7 +41,9 @@ pub(crate) fn mentions_context(ty: &Type, name: &str) -> bool {
 
 fn last_segment_is(ty: &Type, name: &str) -> bool {
     match ty {
-        Type::Path(tp) => tp.qself.is_none() && tp.path.segments.last().is_some_and(|s| s.ident == name),
+        Type::Path(tp) => {
+            tp.qself.is_none() && tp.path.segments.last().is_some_and(|s| s.ident == name)
+        }
         Type::Paren(p) => last_segment_is(&p.elem, name),
         Type::Group(g) => last_segment_is(&g.elem, name),
         _ => false,
@@ -78,11 +85,26 @@ mod tests {
 
     #[test]
     fn recognises_context_parameters() {
-        assert!(is_context_ref(&parse_quote!(&ActivityContext), "ActivityContext"));
-        assert!(is_context_ref(&parse_quote!(&steadfast::ActivityContext), "ActivityContext"));
-        assert!(!is_context_ref(&parse_quote!(&mut ActivityContext), "ActivityContext"));
-        assert!(is_context_mut_ref(&parse_quote!(&mut WorkflowContext), "WorkflowContext"));
-        assert!(mentions_context(&parse_quote!(ActivityContext), "ActivityContext"));
+        assert!(is_context_ref(
+            &parse_quote!(&ActivityContext),
+            "ActivityContext"
+        ));
+        assert!(is_context_ref(
+            &parse_quote!(&steadfast::ActivityContext),
+            "ActivityContext"
+        ));
+        assert!(!is_context_ref(
+            &parse_quote!(&mut ActivityContext),
+            "ActivityContext"
+        ));
+        assert!(is_context_mut_ref(
+            &parse_quote!(&mut WorkflowContext),
+            "WorkflowContext"
+        ));
+        assert!(mentions_context(
+            &parse_quote!(ActivityContext),
+            "ActivityContext"
+        ));
     }
 
     #[test]

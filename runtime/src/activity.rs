@@ -42,7 +42,10 @@ pub trait Activity: Serialize + DeserializeOwned + Send + Sync + 'static {
     }
 
     /// Runs one attempt.
-    fn run(self, ctx: &ActivityContext) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send;
+    fn run(
+        self,
+        ctx: &ActivityContext,
+    ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send;
 
     /// Whether a failed attempt may be retried. Errors for which this is
     /// `false` end the activity at once, whatever the retry policy says.
@@ -53,7 +56,10 @@ pub trait Activity: Serialize + DeserializeOwned + Send + Sync + 'static {
 
     /// The compensating call to checkpoint once this call has succeeded, if
     /// the activity declares one (`#[activity(compensate = ..)]`).
-    fn compensation(&self, output: &Self::Output) -> Result<Option<CompensationCall>, serde_json::Error> {
+    fn compensation(
+        &self,
+        output: &Self::Output,
+    ) -> Result<Option<CompensationCall>, serde_json::Error> {
         let _ = output;
         Ok(None)
     }
@@ -247,13 +253,19 @@ mod tests {
             attempts: 3,
             cause: ActivityFailure::Error("carrier down".into()),
         };
-        assert_eq!(e.to_string(), "activity `ship` failed after 3 attempts: carrier down");
+        assert_eq!(
+            e.to_string(),
+            "activity `ship` failed after 3 attempts: carrier down"
+        );
         let t: ActivityError<String> = ActivityError {
             activity: "ship".into(),
             attempts: 1,
             cause: ActivityFailure::TimedOut { after_ms: 1500 },
         };
-        assert_eq!(t.to_string(), "activity `ship` failed after 1 attempt: timed out after 1.5s");
+        assert_eq!(
+            t.to_string(),
+            "activity `ship` failed after 1 attempt: timed out after 1.5s"
+        );
         assert!(t.is_timeout());
         assert_eq!(t.error(), None);
     }

@@ -21,7 +21,12 @@ pub struct WorkflowContext {
 impl WorkflowContext {
     /// A context for one transition of a run; `now_ms` is the clock at the
     /// start of the transition, in milliseconds since the Unix epoch.
-    pub fn new(workflow_id: impl Into<String>, workflow_type: &'static str, seq: u64, now_ms: u64) -> Self {
+    pub fn new(
+        workflow_id: impl Into<String>,
+        workflow_type: &'static str,
+        seq: u64,
+        now_ms: u64,
+    ) -> Self {
         let workflow_id = workflow_id.into();
         let rng = seed(&workflow_id, seq);
         Self {

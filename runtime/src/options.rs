@@ -129,6 +129,9 @@ mod tests {
     #[test]
     fn one_attempt_never_retries() {
         assert_eq!(RetryPolicy::NONE.delay_after(1), None);
-        assert_eq!(RetryPolicy::new(0, Duration::ZERO, 0.5, Duration::ZERO).max_attempts, 1);
+        assert_eq!(
+            RetryPolicy::new(0, Duration::ZERO, 0.5, Duration::ZERO).max_attempts,
+            1
+        );
     }
 }

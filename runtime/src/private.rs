@@ -8,7 +8,9 @@ pub use crate::activity::{Activity, ActivityContext, ActivityError, Compensation
 pub use crate::context::WorkflowContext;
 pub use crate::options::{ActivityOptions, RetryPolicy};
 pub use crate::registry::Registry;
-pub use crate::workflow::{Command, Resume, StateInfo, StepError, Transition, Workflow, WorkflowInfo};
+pub use crate::workflow::{
+    Command, Resume, StateInfo, StepError, Transition, Workflow, WorkflowInfo,
+};
 
 use serde::de::DeserializeOwned;
 
@@ -90,7 +92,10 @@ pub fn activity_outcome<A: Activity>(
     }
 }
 
-fn decode<T: DeserializeOwned>(state: &'static str, json: serde_json::Value) -> Result<T, StepError> {
+fn decode<T: DeserializeOwned>(
+    state: &'static str,
+    json: serde_json::Value,
+) -> Result<T, StepError> {
     serde_json::from_value(json).map_err(|source| StepError::BadOutcome { state, source })
 }
 
@@ -190,7 +195,9 @@ macro_rules! for_step {
         }
     )*};
 }
-for_step!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
+for_step!(
+    u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize
+);
 
 #[cfg(test)]
 mod tests {
@@ -205,7 +212,10 @@ mod tests {
         assert_eq!(walk(ForRange::new(0u32, 3, false)), vec![0, 1, 2]);
         assert_eq!(walk(ForRange::new(0u32, 3, true)), vec![0, 1, 2, 3]);
         assert_eq!(walk(ForRange::new(3u32, 3, false)), Vec::<u32>::new());
-        assert_eq!(walk(ForRange::new(250u8, 255, true)), vec![250, 251, 252, 253, 254, 255]);
+        assert_eq!(
+            walk(ForRange::new(250u8, 255, true)),
+            vec![250, 251, 252, 253, 254, 255]
+        );
         let mut r = ForRange::new(1u8, 2, true);
         assert_eq!(r.for_next(), Some(1));
         assert_eq!(r.for_next(), Some(2));

@@ -127,7 +127,8 @@ pub(crate) struct ErasedFailure {
 
 pub(crate) trait ErasedWorkflow: Send + Sync {
     fn info(&self) -> &'static WorkflowInfo;
-    fn decode_state(&self, step: &str, fingerprint: &str, json: &Value) -> Result<AnyState, String>;
+    fn decode_state(&self, step: &str, fingerprint: &str, json: &Value)
+    -> Result<AnyState, String>;
     fn step(
         &self,
         ctx: &mut WorkflowContext,
@@ -143,7 +144,12 @@ impl<W: Workflow> ErasedWorkflow for WorkflowEntry<W> {
         W::info()
     }
 
-    fn decode_state(&self, step: &str, fingerprint: &str, json: &Value) -> Result<AnyState, String> {
+    fn decode_state(
+        &self,
+        step: &str,
+        fingerprint: &str,
+        json: &Value,
+    ) -> Result<AnyState, String> {
         let info = W::info();
         let Some(known) = info.state(step) else {
             let names: Vec<&str> = info.states.iter().map(|s| s.name).collect();
@@ -213,7 +219,10 @@ impl<W: Workflow> ErasedWorkflow for WorkflowEntry<W> {
                     what: "the workflow's error".to_owned(),
                     source,
                 })?;
-                Ok(ErasedTransition::Complete(Err(ErasedFailure { json, message })))
+                Ok(ErasedTransition::Complete(Err(ErasedFailure {
+                    json,
+                    message,
+                })))
             }
         }
     }
@@ -276,8 +285,9 @@ impl<A: Activity> ErasedActivity for ActivityEntry<A> {
                 Ok(output) => {
                     let compensation = match for_compensation {
                         None => Ok(None),
-                        Some(args) => serde_json::from_value::<A>(args)
-                            .and_then(|c| c.compensation(&output)),
+                        Some(args) => {
+                            serde_json::from_value::<A>(args).and_then(|c| c.compensation(&output))
+                        }
                     };
                     let compensation = match compensation {
                         Ok(c) => c,

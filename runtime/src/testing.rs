@@ -79,7 +79,9 @@ pub enum InterruptFailure {
     #[error("interrupt test setup: {0}")]
     Setup(String),
     /// An interrupted run ended differently from the uninterrupted one.
-    #[error("interrupted at seq {seq} ({point:?}): the run ended differently\n  expected: {expected:?}\n  got:      {got:?}")]
+    #[error(
+        "interrupted at seq {seq} ({point:?}): the run ended differently\n  expected: {expected:?}\n  got:      {got:?}"
+    )]
     Diverged {
         /// The transition at which the worker crashed.
         seq: u64,
@@ -197,7 +199,11 @@ where
         let setup = |e: WorkerError| InterruptFailure::Setup(e.to_string());
 
         let base_id = format!("{}-baseline", self.prefix);
-        let base_worker = self.worker(&base_id, &base_id).build().map_err(setup)?.spawn();
+        let base_worker = self
+            .worker(&base_id, &base_id)
+            .build()
+            .map_err(setup)?
+            .spawn();
         self.start(&client, &base_id).await?;
         let baseline = self.outcome(&client, &base_id).await?;
         base_worker.shutdown().await.map_err(setup)?;

@@ -140,7 +140,9 @@ impl WorkerBuilder {
             return Err(WorkerError::Config("concurrency must be at least 1".into()));
         }
         if self.lease_for < Duration::from_millis(30) {
-            return Err(WorkerError::Config("the lease must last at least 30 ms".into()));
+            return Err(WorkerError::Config(
+                "the lease must last at least 30 ms".into(),
+            ));
         }
         let mut queues = self.queues;
         if queues.is_empty() {
@@ -316,7 +318,10 @@ impl Worker {
         })
         .await;
         if drained.is_err() {
-            warn!(dropped = runs.len(), "runs still in progress after the grace period were dropped; they resume from their last checkpoint");
+            warn!(
+                dropped = runs.len(),
+                "runs still in progress after the grace period were dropped; they resume from their last checkpoint"
+            );
             runs.abort_all();
             while runs.join_next().await.is_some() {}
         }

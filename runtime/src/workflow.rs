@@ -3,8 +3,8 @@
 
 use std::fmt;
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::context::WorkflowContext;
 use crate::registry::Registry;

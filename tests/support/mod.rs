@@ -15,7 +15,10 @@ pub struct Journal(Arc<Mutex<Vec<String>>>);
 
 impl Journal {
     pub fn record(&self, line: impl Into<String>) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(line.into());
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(line.into());
     }
 
     pub fn lines(&self) -> Vec<String> {
@@ -23,7 +26,10 @@ impl Journal {
     }
 
     pub fn count(&self, prefix: &str) -> usize {
-        self.lines().iter().filter(|l| l.starts_with(prefix)).count()
+        self.lines()
+            .iter()
+            .filter(|l| l.starts_with(prefix))
+            .count()
     }
 }
 

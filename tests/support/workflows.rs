@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use steadfast::prelude::*;
 use steadfast::WorkerBuilder;
+use steadfast::prelude::*;
 
 use super::Journal;
 
@@ -82,14 +82,20 @@ pub async fn undo(ctx: &ActivityContext, reservation: String) -> Result<(), Test
 /// Books something whose compensation takes the booking and an argument.
 #[activity(retry(max_attempts = 1), compensate = cancel_booking(output, guest))]
 pub async fn book(ctx: &ActivityContext, guest: String, nights: u32) -> Result<u64, TestError> {
-    ctx.resource::<Journal>().record(format!("book {guest} {nights}"));
+    ctx.resource::<Journal>()
+        .record(format!("book {guest} {nights}"));
     Ok(u64::from(nights) * 100)
 }
 
 /// Cancels a booking.
 #[activity(retry(max_attempts = 1))]
-pub async fn cancel_booking(ctx: &ActivityContext, price: u64, guest: String) -> Result<(), TestError> {
-    ctx.resource::<Journal>().record(format!("cancel {guest} {price}"));
+pub async fn cancel_booking(
+    ctx: &ActivityContext,
+    price: u64,
+    guest: String,
+) -> Result<(), TestError> {
+    ctx.resource::<Journal>()
+        .record(format!("cancel {guest} {price}"));
     Ok(())
 }
 
@@ -103,11 +109,20 @@ pub async fn fail(ctx: &ActivityContext, why: String) -> Result<u64, TestError> 
 /// Fails its first `failures` attempts, then succeeds with the attempt
 /// number (deterministic per attempt, so a re-run attempt fails the same way).
 #[activity(retry(max_attempts = 3, initial_interval = "5ms", backoff = 2.0, non_retryable = TestError::is_permanent))]
-pub async fn flaky(ctx: &ActivityContext, failures: u32, permanent: bool) -> Result<u32, TestError> {
-    ctx.resource::<Journal>().record(format!("flaky attempt {}", ctx.attempt()));
+pub async fn flaky(
+    ctx: &ActivityContext,
+    failures: u32,
+    permanent: bool,
+) -> Result<u32, TestError> {
+    ctx.resource::<Journal>()
+        .record(format!("flaky attempt {}", ctx.attempt()));
     if ctx.attempt() <= failures {
         let msg = format!("failure {}", ctx.attempt());
-        return Err(if permanent { TestError::Permanent(msg) } else { TestError::Failed(msg) });
+        return Err(if permanent {
+            TestError::Permanent(msg)
+        } else {
+            TestError::Failed(msg)
+        });
     }
     Ok(ctx.attempt())
 }
@@ -177,7 +192,11 @@ pub async fn branchy(ctx: &mut WorkflowContext, n: u64) -> Result<u64, TestError
             break "five";
         }
     };
-    let bonus: u64 = if label == "three" { add(0, 7).await? } else { 5 };
+    let bonus: u64 = if label == "three" {
+        add(0, 7).await?
+    } else {
+        5
+    };
     Ok(total + bonus + add(add(1, 1).await?, 1).await?)
 }
 
@@ -244,7 +263,11 @@ pub async fn hoisting(a: u64, b: u64) -> Result<Vec<u64>, TestError> {
 
 /// A saga: reservations compensated newest first when a later step fails.
 #[workflow]
-pub async fn saga(ctx: &mut WorkflowContext, names: Vec<String>, fail_at_end: bool) -> Result<Vec<String>, TestError> {
+pub async fn saga(
+    ctx: &mut WorkflowContext,
+    names: Vec<String>,
+    fail_at_end: bool,
+) -> Result<Vec<String>, TestError> {
     let _ = ctx.seq();
     let mut done: Vec<String> = Vec::new();
     for name in names {
@@ -269,7 +292,11 @@ pub async fn outcomes(fail_first: bool) -> Result<String, TestError> {
     };
     let text: String = match first {
         Ok(v) => format!("ok {v}"),
-        Err(e) => format!("err after {} attempt(s): {}", e.attempts, e.error().map(ToString::to_string).unwrap_or_default()),
+        Err(e) => format!(
+            "err after {} attempt(s): {}",
+            e.attempts,
+            e.error().map(ToString::to_string).unwrap_or_default()
+        ),
     };
     note(text.clone()).await?;
     if let Err(e) = fail("second".to_owned()).await {

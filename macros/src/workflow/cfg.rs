@@ -189,7 +189,11 @@ impl Cfg {
         let mut out: Vec<(BlockId, Vec<VarId>)> = block
             .pieces
             .iter()
-            .flat_map(|p| p.jumps.iter().map(|(j, v)| (*j, v.iter().copied().collect())))
+            .flat_map(|p| {
+                p.jumps
+                    .iter()
+                    .map(|(j, v)| (*j, v.iter().copied().collect()))
+            })
             .collect();
         match &block.term {
             Terminator::Open | Terminator::Diverged => {}

@@ -56,7 +56,11 @@ fn tramp_label() -> Lifetime {
 }
 
 fn out_slot(id: usize, span: Span) -> Ident {
-    format_ident!("__sf_out_{}", id, span = Span::mixed_site().located_at(span))
+    format_ident!(
+        "__sf_out_{}",
+        id,
+        span = Span::mixed_site().located_at(span)
+    )
 }
 
 impl<'a> Emitter<'a> {
@@ -78,7 +82,10 @@ impl<'a> Emitter<'a> {
             .map(|v| {
                 let name = cfg.vars[v].name.to_string();
                 let name = name.trim_start_matches("r#");
-                (v, format_ident!("__sf_v_{}_{}", name, v, span = Span::mixed_site()))
+                (
+                    v,
+                    format_ident!("__sf_v_{}_{}", name, v, span = Span::mixed_site()),
+                )
             })
             .collect();
         let mut aliases: Vec<(Ident, TokenStream)> = Vec::new();
@@ -89,7 +96,8 @@ impl<'a> Emitter<'a> {
             let alias = by_path
                 .entry(key)
                 .or_insert_with(|| {
-                    let alias = format_ident!("__SfActivity{}", aliases.len(), span = Span::mixed_site());
+                    let alias =
+                        format_ident!("__SfActivity{}", aliases.len(), span = Span::mixed_site());
                     aliases.push((alias.clone(), s.outcome_path.clone()));
                     alias
                 })
@@ -148,7 +156,10 @@ impl<'a> Emitter<'a> {
                     continue;
                 }
                 match &var.ty {
-                    None => self.errors.at(var.name.span(), untyped_message(&var.name, var.origin, &st.name)),
+                    None => self.errors.at(
+                        var.name.span(),
+                        untyped_message(&var.name, var.origin, &st.name),
+                    ),
                     Some(ty) => {
                         if let Some(span) = types::borrowed_span(ty) {
                             self.errors.at(
@@ -200,8 +211,13 @@ impl<'a> Emitter<'a> {
             let fields = s.fields.iter().map(|v| {
                 let var = &self.cfg.vars[*v];
                 let fname = field_ident(&var.name);
-                let ty = var.ty.clone().map(|t| quote!(#t)).unwrap_or_else(|| quote!(()));
-                quote!(#fname: #ty)
+                let ty = var
+                    .ty
+                    .clone()
+                    .map(|t| quote!(#t))
+                    .unwrap_or_else(|| quote!(()));
+                let doc = format!(" The workflow's local `{}`.", var.name);
+                quote!(#[doc = #doc] #fname: #ty)
             });
             quote! {
                 #[doc = #doc]
@@ -215,7 +231,12 @@ impl<'a> Emitter<'a> {
             quote!(#state::#variant { .. } => #n)
         });
 
-        let param_names: Vec<Ident> = self.sig.params.iter().map(|p| field_ident(&p.ident)).collect();
+        let param_names: Vec<Ident> = self
+            .sig
+            .params
+            .iter()
+            .map(|p| field_ident(&p.ident))
+            .collect();
         let param_types: Vec<&syn::Type> = self.sig.params.iter().map(|p| &p.ty).collect();
         let (input_ty, input_pat) = match param_names.len() {
             0 => (quote!(()), quote!(())),
@@ -229,7 +250,12 @@ impl<'a> Emitter<'a> {
         let info = graph::info_tokens(self, states);
         let activities = self.activity_paths();
         let aliases = self.aliases.iter().map(|(alias, path)| {
-            let span = path.clone().into_iter().next().map(|t| t.span()).unwrap_or_else(Span::call_site);
+            let span = path
+                .clone()
+                .into_iter()
+                .next()
+                .map(|t| t.span())
+                .unwrap_or_else(Span::call_site);
             quote_spanned!(span=> #[allow(non_camel_case_types)] type #alias = #path;)
         });
         let step = self.step_fn(states);
@@ -387,7 +413,11 @@ impl<'a> Emitter<'a> {
         let state = &self.meta.state;
         let variant = &st.variant;
         let name = &st.name;
-        let fields: Vec<Ident> = st.fields.iter().map(|v| field_ident(&self.cfg.vars[*v].name)).collect();
+        let fields: Vec<Ident> = st
+            .fields
+            .iter()
+            .map(|v| field_ident(&self.cfg.vars[*v].name))
+            .collect();
         let temps: Vec<Ident> = (0..fields.len())
             .map(|i| format_ident!("__sf_f{}", i, span = Span::mixed_site()))
             .collect();
@@ -398,10 +428,14 @@ impl<'a> Emitter<'a> {
                 (r, &self.live.live_in[r])
             }
         };
-        let stores = st.fields.iter().zip(&temps).map(|(v, t)| match self.slots.get(v) {
-            Some(slot) if live.contains(v) => quote!(#slot = ::core::option::Option::Some(#t);),
-            _ => quote!(let _ = #t;),
-        });
+        let stores = st
+            .fields
+            .iter()
+            .zip(&temps)
+            .map(|(v, t)| match self.slots.get(v) {
+                Some(slot) if live.contains(v) => quote!(#slot = ::core::option::Option::Some(#t);),
+                _ => quote!(let _ = #t;),
+            });
         let feed = match st.suspend {
             None => quote!(#p::expect_start(#name, #resume)?;),
             Some(id) => {
@@ -424,7 +458,11 @@ impl<'a> Emitter<'a> {
     fn block(&self, b: BlockId) -> TokenStream {
         let block = &self.cfg.blocks[b];
         let live_in = &self.live.live_in[b];
-        let declared: BTreeSet<VarId> = block.pieces.iter().flat_map(|p| p.decls.iter().copied()).collect();
+        let declared: BTreeSet<VarId> = block
+            .pieces
+            .iter()
+            .flat_map(|p| p.decls.iter().copied())
+            .collect();
         let mut assigned: BTreeSet<VarId> = BTreeSet::new();
         let mut referenced: BTreeSet<VarId> = block.term_uses.clone();
         for piece in &block.pieces {
@@ -438,14 +476,15 @@ impl<'a> Emitter<'a> {
             em: self,
             locals: Vec::new(),
             visible: HashMap::new(),
-            shadowed: HashSet::new(),
         };
         let mut code = Vec::new();
         for &v in referenced.difference(&declared) {
             let var = &self.cfg.vars[v];
             let name = &var.name;
             if live_in.contains(&v) {
-                let Some(slot) = self.slots.get(&v) else { continue };
+                let Some(slot) = self.slots.get(&v) else {
+                    continue;
+                };
                 let mutability = (var.mutable || assigned.contains(&v)).then(|| quote!(mut));
                 code.push(quote!(#[allow(unused_mut)] let #mutability #name = ::steadfast::__private::slot(&mut #slot);));
             } else if assigned.contains(&v) {
@@ -463,7 +502,9 @@ impl<'a> Emitter<'a> {
             if let syn::Stmt::Local(local) = &mut stmt {
                 // Its mutations and uses may all be in other blocks.
                 if piece.decls.iter().any(|v| self.slots.contains_key(v)) {
-                    local.attrs.push(syn::parse_quote!(#[allow(unused_mut, unused_variables)]));
+                    local
+                        .attrs
+                        .push(syn::parse_quote!(#[allow(unused_mut, unused_variables)]));
                 }
             }
             code.push(quote!(#stmt));
@@ -475,7 +516,7 @@ impl<'a> Emitter<'a> {
         let term = match &block.term {
             Terminator::Open => quote!(::core::unreachable!("steadfast: an unfinished block");),
             Terminator::Diverged => TokenStream::new(),
-            Terminator::Goto(t) => site.jump(*t, None),
+            Terminator::Goto(t) => site.jump_here(*t),
             Terminator::If {
                 cond,
                 binds,
@@ -488,8 +529,8 @@ impl<'a> Emitter<'a> {
                 for &v in binds {
                     inner.declare(v);
                 }
-                let then_jump = inner.jump(*then, None);
-                let else_jump = site.jump(*els, None);
+                let then_jump = inner.jump_here(*then);
+                let else_jump = site.jump_here(*els);
                 quote!(if #cond { #then_jump } else { #else_jump })
             }
             Terminator::Match { scrutinee, arms } => {
@@ -506,7 +547,7 @@ impl<'a> Emitter<'a> {
                         rewrite_expr(&mut g, &block.loops, &inner);
                         quote!(if #g)
                     });
-                    let jump = inner.jump(arm.target, None);
+                    let jump = inner.jump_here(arm.target);
                     quote!(#pat #guard => #jump)
                 });
                 quote!(match #scrutinee { #(#arms)* })
@@ -576,7 +617,6 @@ struct Site<'e> {
     em: &'e Emitter<'e>,
     locals: Vec<VarId>,
     visible: HashMap<String, VarId>,
-    shadowed: HashSet<String>,
 }
 
 impl Site<'_> {
@@ -590,7 +630,6 @@ impl Site<'_> {
             em: self.em,
             locals: self.locals.clone(),
             visible: self.visible.clone(),
-            shadowed: self.shadowed.clone(),
         }
     }
 
@@ -617,8 +656,21 @@ impl Site<'_> {
     }
 }
 
+impl Site<'_> {
+    /// A jump at the end of the block (no user scope around it).
+    fn jump_here(&self, target: BlockId) -> TokenStream {
+        self.jump(target, None, &HashSet::new(), Span::call_site())
+    }
+}
+
 impl Jumps for Site<'_> {
-    fn jump(&self, target: BlockId, assign: Option<(VarId, TokenStream)>) -> TokenStream {
+    fn jump(
+        &self,
+        target: BlockId,
+        assign: Option<(VarId, TokenStream)>,
+        shadowed: &HashSet<String>,
+        at: Span,
+    ) -> TokenStream {
         let block = block_var();
         let label = tramp_label();
         let mut pre = TokenStream::new();
@@ -628,6 +680,17 @@ impl Jumps for Site<'_> {
         }
         let stores = self.em.live.live_in[target].iter().filter(|v| self.locals.contains(v)).map(|v| {
             self.check_visible(*v);
+            let var = &self.em.cfg.vars[*v];
+            if shadowed.contains(&var.name.to_string()) {
+                self.em.errors.at(
+                    at,
+                    format!(
+                        "`{}` is shadowed here, but the outer `{}` is still needed where this jumps to; \
+                         rename the inner binding",
+                        var.name, var.name
+                    ),
+                );
+            }
             let name = &self.em.cfg.vars[*v].name;
             let slot = &self.em.slots[v];
             quote!(#slot = ::core::option::Option::Some(#name);)

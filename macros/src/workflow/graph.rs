@@ -67,7 +67,11 @@ fn node_id(name: &str) -> String {
 pub(crate) fn mermaid(cfg: &Cfg, live: &Liveness, states: &[StateDef]) -> String {
     let mut lines = vec!["stateDiagram-v2".to_owned()];
     for st in states {
-        lines.push(format!("    state \"{}\" as {}", st.name, node_id(&st.name)));
+        lines.push(format!(
+            "    state \"{}\" as {}",
+            st.name,
+            node_id(&st.name)
+        ));
     }
     lines.push("    state \"completed\" as completed".to_owned());
     lines.push("    state \"failed: compensations run, newest first\" as failed".to_owned());
@@ -144,7 +148,8 @@ fn normalize(ty: &str) -> String {
     for (i, t) in tokens.iter().enumerate() {
         let prev = if i > 0 { tokens[i - 1] } else { "" };
         let glue = i == 0
-            || (matches!(*t, "::" | ">" | "," | "<" | ")" | "]" | ";") && !matches!(prev, "as" | "dyn" | "impl"))
+            || (matches!(*t, "::" | ">" | "," | "<" | ")" | "]" | ";")
+                && !matches!(prev, "as" | "dyn" | "impl"))
             || matches!(prev, "::" | "<" | "(" | "[" | "&")
             || (*t == "(" && prev != "as");
         if !glue {
@@ -156,7 +161,11 @@ fn normalize(ty: &str) -> String {
         }
         out.push_str(t);
     }
-    out.replace(",  ", ", ").replace(", >", ">").trim_end().to_owned()
+    out.replace(",  ", ", ")
+        .replace(", >", ">")
+        .replace("::steadfast::__private::", "")
+        .trim_end()
+        .to_owned()
 }
 
 /// `static INFO: WorkflowInfo = ..; &INFO`
@@ -196,7 +205,10 @@ mod tests {
         let c = fingerprint("ship#0", &[("id".into(), "String".into())]);
         assert_ne!(a, b);
         assert_ne!(a, c);
-        assert_eq!(a, fingerprint("ship#0", &[("order_id".into(), "String".into())]));
+        assert_eq!(
+            a,
+            fingerprint("ship#0", &[("order_id".into(), "String".into())])
+        );
         assert_eq!(a.len(), 16);
     }
 
@@ -204,7 +216,7 @@ mod tests {
     fn normalizes_type_text() {
         assert_eq!(
             normalize("< charge_card as :: steadfast :: __private :: Activity > :: Output"),
-            "<charge_card as ::steadfast::__private::Activity>::Output"
+            "<charge_card as Activity>::Output"
         );
         assert_eq!(normalize("Vec < String >"), "Vec<String>");
         assert_eq!(normalize("< T as :: a :: B > :: C"), "<T as ::a::B>::C");

@@ -51,7 +51,10 @@ impl Walk<'_> {
                 "await must not be used in this position: it would run before code that comes first; \
                  bind the awaited value with `let` on a line of its own",
             );
-            err.combine(syn::Error::new(span, "this runs before the await in the written order"));
+            err.combine(syn::Error::new(
+                span,
+                "this runs before the await in the written order",
+            ));
             return Err(err);
         }
         let temp = self.temp.clone();
@@ -59,7 +62,10 @@ impl Walk<'_> {
         Ok(Some(std::mem::replace(slot, replacement)))
     }
 
-    fn each<'e>(&mut self, exprs: impl IntoIterator<Item = &'e mut Expr>) -> syn::Result<Option<Expr>> {
+    fn each<'e>(
+        &mut self,
+        exprs: impl IntoIterator<Item = &'e mut Expr>,
+    ) -> syn::Result<Option<Expr>> {
         for e in exprs {
             if let Some(found) = self.expr(e)? {
                 return Ok(Some(found));
@@ -186,8 +192,12 @@ fn is_pure(e: &Expr) -> bool {
         Expr::Binary(b) => is_pure(&b.left) && is_pure(&b.right),
         Expr::Tuple(t) => t.elems.iter().all(is_pure),
         Expr::Array(a) => a.elems.iter().all(is_pure),
-        Expr::Struct(s) => s.fields.iter().all(|f| is_pure(&f.expr)) && s.rest.as_deref().is_none_or(is_pure),
-        Expr::Range(r) => r.start.as_deref().is_none_or(is_pure) && r.end.as_deref().is_none_or(is_pure),
+        Expr::Struct(s) => {
+            s.fields.iter().all(|f| is_pure(&f.expr)) && s.rest.as_deref().is_none_or(is_pure)
+        }
+        Expr::Range(r) => {
+            r.start.as_deref().is_none_or(is_pure) && r.end.as_deref().is_none_or(is_pure)
+        }
         _ => false,
     }
 }
@@ -219,8 +229,13 @@ mod tests {
     }
 
     fn hoist(mut e: Expr) -> (String, String) {
-        let found = extract_first(&mut e, &temp()).expect("hoists").expect("finds an await");
-        (found.to_token_stream().to_string(), e.to_token_stream().to_string())
+        let found = extract_first(&mut e, &temp())
+            .expect("hoists")
+            .expect("finds an await");
+        (
+            found.to_token_stream().to_string(),
+            e.to_token_stream().to_string(),
+        )
     }
 
     #[test]

@@ -24,7 +24,9 @@ use super::hoist::{extract_first, first_await_span, is_direct_await};
 use super::jumps::jumps_of;
 use super::scan::{block_has_await, expr_has_await, stmt_has_await};
 use super::sig::WorkflowSig;
-use super::uses::{Access, Scopes, expr_access, guard_access, pattern_bindings, stmt_access};
+use super::uses::{
+    Access, Scopes, expr_access, guard_access, pattern_bindings, pattern_bindings_of, stmt_access,
+};
 use crate::errors::Errors;
 
 /// Lowers a workflow body.
@@ -52,7 +54,12 @@ pub(crate) fn lower(errors: &Errors, sig: &WorkflowSig, body: syn::Block) -> Cfg
     };
     l.scopes.push();
     for p in &sig.params {
-        let v = l.declare(p.ident.clone(), Some(p.ty.clone()), p.mutable, VarOrigin::Param);
+        let v = l.declare(
+            p.ident.clone(),
+            Some(p.ty.clone()),
+            p.mutable,
+            VarOrigin::Param,
+        );
         l.cfg.params.push(v);
     }
     l.cfg.entry = l.new_block();
@@ -154,7 +161,13 @@ impl Lowerer<'_> {
         self.enter(dead);
     }
 
-    fn declare(&mut self, ident: Ident, ty: Option<Type>, mutable: bool, origin: VarOrigin) -> VarId {
+    fn declare(
+        &mut self,
+        ident: Ident,
+        ty: Option<Type>,
+        mutable: bool,
+        origin: VarOrigin,
+    ) -> VarId {
         let id = self.cfg.vars.len();
         self.scopes.declare(&ident, id);
         self.cfg.vars.push(Var {
@@ -218,7 +231,8 @@ impl Lowerer<'_> {
             Stmt::Local(mut local) => {
                 self.pin = take_step_attr(self.errors, &mut local.attrs);
                 let awaits = local.init.as_ref().is_some_and(|i| {
-                    expr_has_await(&i.expr) || i.diverge.as_ref().is_some_and(|(_, d)| expr_has_await(d))
+                    expr_has_await(&i.expr)
+                        || i.diverge.as_ref().is_some_and(|(_, d)| expr_has_await(d))
                 });
                 if awaits {
                     self.lower_local(local);
@@ -353,10 +367,7 @@ impl Lowerer<'_> {
         let Local {
             attrs, pat, init, ..
         } = local;
-        let Some(LocalInit {
-            expr, diverge, ..
-        }) = init
-        else {
+        let Some(LocalInit { expr, diverge, .. }) = init else {
             return;
         };
         if let Some((_, d)) = &diverge {
@@ -370,7 +381,14 @@ impl Lowerer<'_> {
         }
         let expr = *expr;
         if is_direct_await(&expr) {
-            self.suspend_at(expr, Binding::Let { attrs, pat, diverge });
+            self.suspend_at(
+                expr,
+                Binding::Let {
+                    attrs,
+                    pat,
+                    diverge,
+                },
+            );
             return;
         }
         if diverge.is_none() && is_control_flow_with_await(&expr) {
@@ -691,13 +709,9 @@ impl Lowerer<'_> {
         });
         self.scopes.push();
         let pat = *f.pat;
-        let single = matches!(&pat, Pat::Ident(pi) if pi.subpat.is_none());
-        let binds: Vec<VarId> = pattern_bindings(&pat)
+        let binds: Vec<VarId> = pattern_bindings_of(&pat, Some(&item_ty))
             .into_iter()
-            .map(|b| {
-                let ty = b.ty.or_else(|| single.then(|| item_ty.clone()));
-                self.declare(b.ident, ty, b.mutable, VarOrigin::Pattern)
-            })
+            .map(|b| self.declare(b.ident, b.ty, b.mutable, VarOrigin::Pattern))
             .collect();
         let p = quote!(::steadfast::__private);
         let cond: Expr = syn::parse_quote_spanned!(span=>
@@ -730,7 +744,9 @@ impl Lowerer<'_> {
             Expr::Path(path) => {
                 let v = path_var(e, &self.scopes)?;
                 let ty = self.cfg.vars[v].ty.clone()?;
-                let item: Type = syn::parse_quote!(<#ty as ::core::iter::IntoIterator>::Item);
+                let item: Type = element_type(&ty).unwrap_or_else(
+                    || syn::parse_quote!(<#ty as ::core::iter::IntoIterator>::Item),
+                );
                 let items: Type = syn::parse_quote!(#p::ForItems<#item>);
                 let init: Expr = syn::parse_quote_spanned!(path.span()=> #p::for_items(#path));
                 Some((items, item, init))
@@ -845,7 +861,8 @@ impl Lowerer<'_> {
                 diverge,
             } => {
                 let mut bindings = pattern_bindings(&pat);
-                let single = matches!(&pat, Pat::Ident(pi) if pi.subpat.is_none() && pi.by_ref.is_none());
+                let single =
+                    matches!(&pat, Pat::Ident(pi) if pi.subpat.is_none() && pi.by_ref.is_none());
                 if single {
                     if let Some(b) = bindings.first_mut() {
                         b.ty = Some(derived_ty);
@@ -923,17 +940,54 @@ impl Lowerer<'_> {
             }
         };
         if name == "start" || variant_text == "Start" {
-            self.errors.at(name_span, "the step name `start` is reserved for the start state");
+            self.errors.at(
+                name_span,
+                "the step name `start` is reserved for the start state",
+            );
         }
         if !self.step_names.insert(name.clone())
             || self.cfg.suspends.iter().any(|s| s.variant == variant_text)
         {
             self.errors.at(
                 name_span,
-                format!("two awaits are named `{name}`; give one another name with `#[step(\"..\")]`"),
+                format!(
+                    "two awaits are named `{name}`; give one another name with `#[step(\"..\")]`"
+                ),
             );
         }
         (name, Ident::new(&variant_text, span))
+    }
+}
+
+/// The item type of well-known collections, as written (`Vec<(A, B)>` has
+/// items `(A, B)`), so that tuple patterns over them get typed bindings.
+fn element_type(ty: &Type) -> Option<Type> {
+    let Type::Path(tp) = ty else {
+        return match ty {
+            Type::Array(a) => Some((*a.elem).clone()),
+            Type::Paren(p) => element_type(&p.elem),
+            _ => None,
+        };
+    };
+    let last = tp.path.segments.last()?;
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    let types: Vec<&Type> = args
+        .args
+        .iter()
+        .filter_map(|a| match a {
+            syn::GenericArgument::Type(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    match (last.ident.to_string().as_str(), types.as_slice()) {
+        (
+            "Vec" | "VecDeque" | "HashSet" | "BTreeSet" | "Option" | "BinaryHeap" | "LinkedList",
+            [t, ..],
+        ) => Some((*t).clone()),
+        ("HashMap" | "BTreeMap", [k, v, ..]) => Some(syn::parse_quote!((#k, #v))),
+        _ => None,
     }
 }
 
@@ -948,7 +1002,10 @@ fn take_step_attr(errors: &Errors, attrs: &mut Vec<Attribute>) -> Option<(String
             Ok(lit) => {
                 let name = lit.value();
                 if name.is_empty() || name.contains(['|', '"', '\n']) {
-                    errors.spanned(&lit, "a step name must be non-empty text without `|`, quotes or newlines");
+                    errors.spanned(
+                        &lit,
+                        "a step name must be non-empty text without `|`, quotes or newlines",
+                    );
                 } else if found.is_some() {
                     errors.spanned(a, "duplicate attribute `step`");
                 } else {
@@ -1019,7 +1076,10 @@ fn is_control_flow_with_await(e: &Expr) -> bool {
 /// The workflow local a bare path names.
 fn path_var(e: &Expr, scopes: &Scopes) -> Option<VarId> {
     match e {
-        Expr::Path(p) if p.qself.is_none() => p.path.get_ident().and_then(|id| scopes.resolve(&id.to_string())),
+        Expr::Path(p) if p.qself.is_none() => p
+            .path
+            .get_ident()
+            .and_then(|id| scopes.resolve(&id.to_string())),
         Expr::Paren(p) => path_var(&p.expr, scopes),
         _ => None,
     }

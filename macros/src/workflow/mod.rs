@@ -41,36 +41,58 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     scan::check_body(&errors, &func.block);
     let cfg = lower::lower(&errors, &sig, (*func.block).clone());
     let live = Liveness::compute(&cfg);
-    let name = attrs.name.get().cloned().unwrap_or_else(|| sig.ident.to_string());
-    let queue = attrs.queue.get().cloned().unwrap_or_else(|| "default".to_owned());
-    let state = attrs
-        .state
-        .take()
-        .unwrap_or_else(|| format_ident!("{}State", lower::camel_case(&sig.ident.to_string()), span = sig.ident.span()));
+    let name = attrs
+        .name
+        .get()
+        .cloned()
+        .unwrap_or_else(|| sig.ident.to_string());
+    let queue = attrs
+        .queue
+        .get()
+        .cloned()
+        .unwrap_or_else(|| "default".to_owned());
+    let state = attrs.state.take().unwrap_or_else(|| {
+        format_ident!(
+            "{}State",
+            lower::camel_case(&sig.ident.to_string()),
+            span = sig.ident.span()
+        )
+    });
     let docs = func
         .attrs
         .iter()
         .filter(|a| a.path().is_ident("doc"))
         .cloned()
         .collect();
-    let emitter = Emitter::new(&sig, &cfg, &live, &errors, Meta { name, queue, state, docs });
+    let emitter = Emitter::new(
+        &sig,
+        &cfg,
+        &live,
+        &errors,
+        Meta {
+            name,
+            queue,
+            state,
+            docs,
+        },
+    );
     let states = emitter.states();
     emitter.check_states(&states);
     if !errors.is_empty() {
         drop(emitter);
         let stub = stub_impl(&sig);
-        let errs = errors.to_compile_errors();
+        let errs = errors.into_compile_errors();
         return quote!(#errs #stub);
     }
     let out = emitter.emit(&states);
-    let errs = errors.to_compile_errors();
+    let errs = errors.into_compile_errors();
     quote!(#errs #out)
 }
 
 /// On errors: the errors, plus a marker type so that uses of the workflow
 /// elsewhere do not add errors of their own.
 fn fallback(errors: Errors, func: &ItemFn) -> TokenStream {
-    let errs = errors.to_compile_errors();
+    let errs = errors.into_compile_errors();
     let vis = &func.vis;
     let ident = &func.sig.ident;
     quote! {

@@ -130,22 +130,86 @@ struct Banned {
 }
 
 const BANNED: &[Banned] = &[
-    Banned { tail: &["SystemTime", "now"], head: None, why: "it reads the wall clock; use `ctx.now()`, which follows the runtime's clock" },
-    Banned { tail: &["Instant", "now"], head: None, why: "it reads the clock; use `ctx.now()`, which follows the runtime's clock" },
-    Banned { tail: &["Utc", "now"], head: None, why: "it reads the wall clock; use `ctx.now()`" },
-    Banned { tail: &["Local", "now"], head: None, why: "it reads the wall clock; use `ctx.now()`" },
-    Banned { tail: &["OffsetDateTime", "now_utc"], head: None, why: "it reads the wall clock; use `ctx.now()`" },
-    Banned { tail: &["thread_rng"], head: None, why: "it draws random numbers that a re-run transition would not draw again; use `ctx.random_u64()`" },
-    Banned { tail: &["random"], head: Some("rand"), why: "it draws random numbers that a re-run transition would not draw again; use `ctx.random_u64()`" },
-    Banned { tail: &["rng"], head: Some("rand"), why: "it draws random numbers that a re-run transition would not draw again; use `ctx.random_u64()`" },
-    Banned { tail: &["OsRng"], head: None, why: "it draws random numbers that a re-run transition would not draw again; use `ctx.random_u64()`" },
-    Banned { tail: &["Uuid", "new_v4"], head: None, why: "it draws a random id that a re-run transition would not draw again; derive ids from `ctx.workflow_id()` and `ctx.random_u64()`" },
-    Banned { tail: &["spawn"], head: Some("tokio"), why: "a spawned task is not checkpointed and dies with the worker; call an activity instead" },
-    Banned { tail: &["spawn_blocking"], head: Some("tokio"), why: "a spawned task is not checkpointed and dies with the worker; call an activity instead" },
-    Banned { tail: &["thread", "spawn"], head: None, why: "a spawned thread is not checkpointed and dies with the worker; call an activity instead" },
-    Banned { tail: &["thread", "sleep"], head: None, why: "it blocks the worker and is lost on a crash; a durable timer is the only way a workflow waits" },
-    Banned { tail: &["time", "sleep"], head: Some("tokio"), why: "it is lost on a crash; a durable timer is the only way a workflow waits" },
-    Banned { tail: &["time", "sleep"], head: Some("std"), why: "it blocks the worker and is lost on a crash; a durable timer is the only way a workflow waits" },
+    Banned {
+        tail: &["SystemTime", "now"],
+        head: None,
+        why: "it reads the wall clock; use `ctx.now()`, which follows the runtime's clock",
+    },
+    Banned {
+        tail: &["Instant", "now"],
+        head: None,
+        why: "it reads the clock; use `ctx.now()`, which follows the runtime's clock",
+    },
+    Banned {
+        tail: &["Utc", "now"],
+        head: None,
+        why: "it reads the wall clock; use `ctx.now()`",
+    },
+    Banned {
+        tail: &["Local", "now"],
+        head: None,
+        why: "it reads the wall clock; use `ctx.now()`",
+    },
+    Banned {
+        tail: &["OffsetDateTime", "now_utc"],
+        head: None,
+        why: "it reads the wall clock; use `ctx.now()`",
+    },
+    Banned {
+        tail: &["thread_rng"],
+        head: None,
+        why: "it draws random numbers that a re-run transition would not draw again; use `ctx.random_u64()`",
+    },
+    Banned {
+        tail: &["random"],
+        head: Some("rand"),
+        why: "it draws random numbers that a re-run transition would not draw again; use `ctx.random_u64()`",
+    },
+    Banned {
+        tail: &["rng"],
+        head: Some("rand"),
+        why: "it draws random numbers that a re-run transition would not draw again; use `ctx.random_u64()`",
+    },
+    Banned {
+        tail: &["OsRng"],
+        head: None,
+        why: "it draws random numbers that a re-run transition would not draw again; use `ctx.random_u64()`",
+    },
+    Banned {
+        tail: &["Uuid", "new_v4"],
+        head: None,
+        why: "it draws a random id that a re-run transition would not draw again; derive ids from `ctx.workflow_id()` and `ctx.random_u64()`",
+    },
+    Banned {
+        tail: &["spawn"],
+        head: Some("tokio"),
+        why: "a spawned task is not checkpointed and dies with the worker; call an activity instead",
+    },
+    Banned {
+        tail: &["spawn_blocking"],
+        head: Some("tokio"),
+        why: "a spawned task is not checkpointed and dies with the worker; call an activity instead",
+    },
+    Banned {
+        tail: &["thread", "spawn"],
+        head: None,
+        why: "a spawned thread is not checkpointed and dies with the worker; call an activity instead",
+    },
+    Banned {
+        tail: &["thread", "sleep"],
+        head: None,
+        why: "it blocks the worker and is lost on a crash; a durable timer is the only way a workflow waits",
+    },
+    Banned {
+        tail: &["time", "sleep"],
+        head: Some("tokio"),
+        why: "it is lost on a crash; a durable timer is the only way a workflow waits",
+    },
+    Banned {
+        tail: &["time", "sleep"],
+        head: Some("std"),
+        why: "it blocks the worker and is lost on a crash; a durable timer is the only way a workflow waits",
+    },
 ];
 
 fn check_path(errors: &Errors, path: &Path) {
@@ -186,13 +250,49 @@ mod tests {
 
     #[test]
     fn flags_banned_calls_and_misplaced_awaits() {
-        assert_eq!(errors_of(parse_quote!({ let t = std::time::SystemTime::now(); })), 1);
-        assert_eq!(errors_of(parse_quote!({ let r: u8 = rand::random(); })), 1);
-        assert_eq!(errors_of(parse_quote!({ tokio::spawn(async {}); })), 1);
-        assert_eq!(errors_of(parse_quote!({ let f = || a().await; })), 1);
-        assert_eq!(errors_of(parse_quote!({ println!("{}", a().await); })), 1);
-        assert_eq!(errors_of(parse_quote!({ let x = a().await?; let r = ctx.random_u64(); })), 0);
-        assert_eq!(errors_of(parse_quote!({ let x = random(); })), 0);
+        assert_eq!(
+            errors_of(parse_quote!({
+                let t = std::time::SystemTime::now();
+            })),
+            1
+        );
+        assert_eq!(
+            errors_of(parse_quote!({
+                let r: u8 = rand::random();
+            })),
+            1
+        );
+        assert_eq!(
+            errors_of(parse_quote!({
+                tokio::spawn(async {});
+            })),
+            1
+        );
+        assert_eq!(
+            errors_of(parse_quote!({
+                let f = || a().await;
+            })),
+            1
+        );
+        assert_eq!(
+            errors_of(parse_quote!({
+                println!("{}", a().await);
+            })),
+            1
+        );
+        assert_eq!(
+            errors_of(parse_quote!({
+                let x = a().await?;
+                let r = ctx.random_u64();
+            })),
+            0
+        );
+        assert_eq!(
+            errors_of(parse_quote!({
+                let x = random();
+            })),
+            0
+        );
     }
 
     #[test]

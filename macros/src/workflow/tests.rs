@@ -33,7 +33,11 @@ fn states_of(item: TokenStream) -> Result<Vec<(String, Vec<String>)>, Vec<String
     Ok(states
         .iter()
         .map(|s| {
-            let fields = s.fields.iter().map(|v| cfg.vars[*v].name.to_string()).collect();
+            let fields = s
+                .fields
+                .iter()
+                .map(|v| cfg.vars[*v].name.to_string())
+                .collect();
             (s.name.clone(), fields)
         })
         .collect())
@@ -181,7 +185,10 @@ fn untyped_locals_across_awaits_are_reported_once() {
     })
     .expect_err("needs an annotation");
     assert_eq!(errs.len(), 1, "{errs:?}");
-    assert!(errs[0].contains("`n` is used after an await (state `a#0`)"), "{errs:?}");
+    assert!(
+        errs[0].contains("`n` is used after an await (state `a#0`)"),
+        "{errs:?}"
+    );
 }
 
 #[test]

@@ -106,8 +106,14 @@ pub(crate) struct Binding {
 /// The bindings of a pattern, with types where the pattern states them
 /// (`x: T`, or `(a, b): (A, B)`).
 pub(crate) fn pattern_bindings(pat: &Pat) -> Vec<Binding> {
+    pattern_bindings_of(pat, None)
+}
+
+/// The bindings of a pattern matched against a value of type `ty`, where
+/// tuple types are split over tuple patterns.
+pub(crate) fn pattern_bindings_of(pat: &Pat, ty: Option<&Type>) -> Vec<Binding> {
     let mut out = Vec::new();
-    collect_bindings(pat, None, &mut out);
+    collect_bindings(pat, ty, &mut out);
     out
 }
 
@@ -115,7 +121,11 @@ fn collect_bindings(pat: &Pat, ty: Option<&Type>, out: &mut Vec<Binding>) {
     match pat {
         Pat::Type(pt) => collect_bindings(&pt.pat, Some(&pt.ty), out),
         Pat::Ident(pi) => {
-            if pi.subpat.is_none() && is_constant_like(&pi.ident) && pi.mutability.is_none() && pi.by_ref.is_none() {
+            if pi.subpat.is_none()
+                && is_constant_like(&pi.ident)
+                && pi.mutability.is_none()
+                && pi.by_ref.is_none()
+            {
                 return;
             }
             out.push(Binding {
@@ -129,7 +139,9 @@ fn collect_bindings(pat: &Pat, ty: Option<&Type>, out: &mut Vec<Binding>) {
         }
         Pat::Tuple(t) => {
             let elem_types: Option<Vec<&Type>> = match ty {
-                Some(Type::Tuple(tt)) if tt.elems.len() == t.elems.len() => Some(tt.elems.iter().collect()),
+                Some(Type::Tuple(tt)) if tt.elems.len() == t.elems.len() => {
+                    Some(tt.elems.iter().collect())
+                }
                 _ => None,
             };
             for (i, p) in t.elems.iter().enumerate() {
@@ -139,7 +151,10 @@ fn collect_bindings(pat: &Pat, ty: Option<&Type>, out: &mut Vec<Binding>) {
         Pat::Paren(p) => collect_bindings(&p.pat, ty, out),
         Pat::Reference(r) => collect_bindings(&r.pat, None, out),
         Pat::TupleStruct(ts) => ts.elems.iter().for_each(|p| collect_bindings(p, None, out)),
-        Pat::Struct(s) => s.fields.iter().for_each(|f| collect_bindings(&f.pat, None, out)),
+        Pat::Struct(s) => s
+            .fields
+            .iter()
+            .for_each(|f| collect_bindings(&f.pat, None, out)),
         Pat::Slice(s) => s.elems.iter().for_each(|p| collect_bindings(p, None, out)),
         // Every alternative binds the same names.
         Pat::Or(o) => {
@@ -215,9 +230,11 @@ impl<'a> Collector<'a> {
             match &tt {
                 TokenTree::Group(g) => self.scan_tokens(g.stream(), format_like),
                 TokenTree::Ident(id) => {
-                    let after_dot = matches!(&prev, Some(TokenTree::Punct(p)) if p.as_char() == '.');
+                    let after_dot =
+                        matches!(&prev, Some(TokenTree::Punct(p)) if p.as_char() == '.');
                     let after_path = matches!((&prev2, &prev), (Some(TokenTree::Punct(a)), Some(TokenTree::Punct(b))) if a.as_char() == ':' && b.as_char() == ':');
-                    let before_bang = matches!(iter.peek(), Some(TokenTree::Punct(p)) if p.as_char() == '!');
+                    let before_bang =
+                        matches!(iter.peek(), Some(TokenTree::Punct(p)) if p.as_char() == '!');
                     if !after_dot && !after_path && !before_bang {
                         self.use_name(&id.to_string());
                     }
@@ -239,10 +256,33 @@ impl<'a> Collector<'a> {
 
 /// Macros whose string literals are format strings with `{name}` captures.
 const FORMAT_MACROS: &[&str] = &[
-    "format", "format_args", "print", "println", "eprint", "eprintln", "write", "writeln", "panic",
-    "assert", "assert_eq", "assert_ne", "debug_assert", "debug_assert_eq", "debug_assert_ne",
-    "unreachable", "todo", "unimplemented", "trace", "debug", "info", "warn", "error", "event",
-    "anyhow", "bail", "ensure",
+    "format",
+    "format_args",
+    "print",
+    "println",
+    "eprint",
+    "eprintln",
+    "write",
+    "writeln",
+    "panic",
+    "assert",
+    "assert_eq",
+    "assert_ne",
+    "debug_assert",
+    "debug_assert_eq",
+    "debug_assert_ne",
+    "unreachable",
+    "todo",
+    "unimplemented",
+    "trace",
+    "debug",
+    "info",
+    "warn",
+    "error",
+    "event",
+    "anyhow",
+    "bail",
+    "ensure",
 ];
 
 /// The `{name}` captures of a format string.
@@ -289,7 +329,11 @@ impl<'ast> Visit<'ast> for Collector<'_> {
     fn visit_expr_assign(&mut self, e: &'ast syn::ExprAssign) {
         self.visit_expr(&e.right);
         if let Expr::Path(p) = &*e.left {
-            if let Some(v) = p.path.get_ident().and_then(|id| self.lookup(&id.to_string())) {
+            if let Some(v) = p
+                .path
+                .get_ident()
+                .and_then(|id| self.lookup(&id.to_string()))
+            {
                 self.access.assigns.insert(v);
                 return;
             }
@@ -442,7 +486,10 @@ mod tests {
     #[test]
     fn match_arms_bind_their_patterns() {
         let s = scopes(&["v", "w"]);
-        let e: Expr = parse_quote!(match w { Some(v) => v, None => 0 });
+        let e: Expr = parse_quote!(match w {
+            Some(v) => v,
+            None => 0,
+        });
         let a = expr_access(&e, &s);
         assert_eq!(a.uses.into_iter().collect::<Vec<_>>(), vec![1]);
     }
@@ -450,7 +497,10 @@ mod tests {
     #[test]
     fn try_and_return_inside_closures_are_not_ours() {
         let s = scopes(&[]);
-        let e: Expr = parse_quote!(|| -> Result<(), ()> { f()?; return Ok(()) });
+        let e: Expr = parse_quote!(|| -> Result<(), ()> {
+            f()?;
+            return Ok(());
+        });
         let a = expr_access(&e, &s);
         assert!(!a.fails && !a.returns);
         let e: Expr = parse_quote!(f()?);
@@ -460,7 +510,9 @@ mod tests {
     #[test]
     fn pattern_bindings_carry_stated_types() {
         let st: Stmt = parse_quote!(let (a, mut b): (u32, String) = x;);
-        let Stmt::Local(local) = st else { panic!("a let") };
+        let Stmt::Local(local) = st else {
+            panic!("a let")
+        };
         let b = pattern_bindings(&local.pat);
         assert_eq!(b.len(), 2);
         assert!(b[0].ty.is_some() && !b[0].mutable);

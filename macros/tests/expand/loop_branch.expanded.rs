@@ -12,23 +12,27 @@ struct restock {}
 enum RestockState {
     /// The run's arguments, before its first step.
     #[serde(rename = "start")]
-    Start { skus: Vec<String> },
+    Start {
+        /// The workflow's local `skus`.
+        skus: Vec<String>,
+    },
     /// Waiting for activity stock_level (`stock_level#0`).
     #[serde(rename = "stock_level#0")]
     StockLevel0 {
+        /// The workflow's local `ordered`.
         ordered: u32,
-        __sf_items_1: ::steadfast::__private::ForItems<
-            <Vec<String> as ::core::iter::IntoIterator>::Item,
-        >,
-        sku: <Vec<String> as ::core::iter::IntoIterator>::Item,
+        /// The workflow's local `__sf_items_1`.
+        __sf_items_1: ::steadfast::__private::ForItems<String>,
+        /// The workflow's local `sku`.
+        sku: String,
     },
     /// Waiting for activity order_more (`order_more#0`).
     #[serde(rename = "order_more#0")]
     OrderMore0 {
+        /// The workflow's local `ordered`.
         ordered: u32,
-        __sf_items_1: ::steadfast::__private::ForItems<
-            <Vec<String> as ::core::iter::IntoIterator>::Item,
-        >,
+        /// The workflow's local `__sf_items_1`.
+        __sf_items_1: ::steadfast::__private::ForItems<String>,
     },
 }
 const _: () = {
@@ -75,25 +79,16 @@ const _: () = {
                         "activity stock_level",
                         &[
                             ("ordered", "u32"),
-                            (
-                                "__sf_items_1",
-                                "::steadfast::__private::ForItems<<Vec<String> as ::core::iter::IntoIterator>::Item>",
-                            ),
-                            ("sku", "<Vec<String> as ::core::iter::IntoIterator>::Item"),
+                            ("__sf_items_1", "ForItems<String>"),
+                            ("sku", "String"),
                         ],
-                        "2fda5439fd3f7a3f",
+                        "ed988fdbf3697ead",
                     ),
                     ::steadfast::__private::StateInfo::new(
                         "order_more#0",
                         "activity order_more",
-                        &[
-                            ("ordered", "u32"),
-                            (
-                                "__sf_items_1",
-                                "::steadfast::__private::ForItems<<Vec<String> as ::core::iter::IntoIterator>::Item>",
-                            ),
-                        ],
-                        "6a0f9a6a010fc620",
+                        &[("ordered", "u32"), ("__sf_items_1", "ForItems<String>")],
+                        "5066d091603a9b3c",
                     ),
                 ],
                 &[],

@@ -12,20 +12,30 @@ struct order {}
 enum OrderState {
     /// The run's arguments, before its first step.
     #[serde(rename = "start")]
-    Start { order_id: String },
+    Start {
+        /// The workflow's local `order_id`.
+        order_id: String,
+    },
     /// Waiting for activity charge_card (`charge_card#0`).
     #[serde(rename = "charge_card#0")]
-    ChargeCard0 { order_id: String },
+    ChargeCard0 {
+        /// The workflow's local `order_id`.
+        order_id: String,
+    },
     /// Waiting for activity reserve_inventory (`reserve_inventory#0`).
     #[serde(rename = "reserve_inventory#0")]
     ReserveInventory0 {
+        /// The workflow's local `order_id`.
         order_id: String,
+        /// The workflow's local `payment`.
         payment: <charge_card as ::steadfast::__private::Activity>::Output,
     },
     /// Waiting for activity ship (`ship#0`).
     #[serde(rename = "ship#0")]
     Ship0 {
+        /// The workflow's local `payment`.
         payment: <charge_card as ::steadfast::__private::Activity>::Output,
+        /// The workflow's local `reservation`.
         reservation: <reserve_inventory as ::steadfast::__private::Activity>::Output,
     },
 }
@@ -82,27 +92,18 @@ const _: () = {
                         "activity reserve_inventory",
                         &[
                             ("order_id", "String"),
-                            (
-                                "payment",
-                                "<charge_card as ::steadfast::__private::Activity>::Output",
-                            ),
+                            ("payment", "<charge_card as Activity>::Output"),
                         ],
-                        "926e0c50ea885f8a",
+                        "f941dd74f37bde20",
                     ),
                     ::steadfast::__private::StateInfo::new(
                         "ship#0",
                         "activity ship",
                         &[
-                            (
-                                "payment",
-                                "<charge_card as ::steadfast::__private::Activity>::Output",
-                            ),
-                            (
-                                "reservation",
-                                "<reserve_inventory as ::steadfast::__private::Activity>::Output",
-                            ),
+                            ("payment", "<charge_card as Activity>::Output"),
+                            ("reservation", "<reserve_inventory as Activity>::Output"),
                         ],
-                        "05ae18b66baa7831",
+                        "3c28fc1cf0175f3d",
                     ),
                 ],
                 &[],

@@ -93,9 +93,7 @@ pub(crate) async fn run_attempt(
 /// step function decodes.
 pub(crate) fn outcome_json(activity: &str, end: &CallEnd) -> Result<Value, serde_json::Error> {
     match end {
-        CallEnd::Succeeded { output, .. } => {
-            serde_json::to_value(Ok::<&Value, ()>(output))
-        }
+        CallEnd::Succeeded { output, .. } => serde_json::to_value(Ok::<&Value, ()>(output)),
         CallEnd::GaveUp { attempts, failure } => {
             let error = ActivityError {
                 activity: activity.to_owned(),

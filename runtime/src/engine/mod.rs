@@ -28,8 +28,8 @@ use crate::resources::Resources;
 use crate::store::{Acquired, Commit, Lease, Store, StoreError, Task};
 use crate::workflow::{Command, Resume};
 
-use attempts::{AttemptEnd, CallEnd, run_attempt};
 pub(crate) use attempts::panic_message;
+use attempts::{AttemptEnd, CallEnd, run_attempt};
 
 /// Everything a worker's drives share.
 pub(crate) struct Engine {
@@ -104,8 +104,10 @@ impl Engine {
         };
         let _renewal = self.keep_lease(&lease);
         let result = match envelope {
-            Ok(envelope) => self.drive(&lease, envelope).await,
-            Err(reason) => Err(DriveError::Park(format!("the stored record cannot be read: {reason}"))),
+            Ok(envelope) => self.drive(&lease, *envelope).await,
+            Err(reason) => Err(DriveError::Park(format!(
+                "the stored record cannot be read: {reason}"
+            ))),
         };
         match result {
             Ok(()) | Err(DriveError::Crashed) => {}
@@ -141,13 +143,20 @@ impl Engine {
     }
 
     async fn drive(&self, lease: &Lease, mut env: Envelope) -> Result<(), DriveError> {
-        let workflow = self.registry.find_workflow(&env.workflow).cloned().ok_or_else(|| {
-            DriveError::Park(format!(
-                "workflow type `{}` is not registered on this worker (it knows: {})",
-                env.workflow,
-                self.registry.workflow_names().collect::<Vec<_>>().join(", ")
-            ))
-        })?;
+        let workflow = self
+            .registry
+            .find_workflow(&env.workflow)
+            .cloned()
+            .ok_or_else(|| {
+                DriveError::Park(format!(
+                    "workflow type `{}` is not registered on this worker (it knows: {})",
+                    env.workflow,
+                    self.registry
+                        .workflow_names()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
         let mut state: Option<AnyState> = None;
         loop {
             match env.status {
@@ -174,10 +183,9 @@ impl Engine {
         workflow: &Arc<dyn ErasedWorkflow>,
         cached: &mut Option<AnyState>,
     ) -> Result<bool, DriveError> {
-        let pending = env
-            .pending
-            .clone()
-            .ok_or_else(|| DriveError::Park("the run is running but has no pending command".into()))?;
+        let pending = env.pending.clone().ok_or_else(|| {
+            DriveError::Park("the run is running but has no pending command".into())
+        })?;
         let (resume, pushed, mut event) = match pending {
             Pending::Start => (Resume::Start, None, "started".to_owned()),
             Pending::Activity {
@@ -199,12 +207,19 @@ impl Engine {
                             input: c.input,
                             key: format!("{key}/undo"),
                         });
-                        (Resume::Activity(outcome), pushed, format!("{step} completed"))
+                        (
+                            Resume::Activity(outcome),
+                            pushed,
+                            format!("{step} completed"),
+                        )
                     }
                     CallEnd::GaveUp { attempts, failure } => (
                         Resume::Activity(outcome),
                         None,
-                        format!("{step} failed after {attempts} attempt(s): {}", failure.message),
+                        format!(
+                            "{step} failed after {attempts} attempt(s): {}",
+                            failure.message
+                        ),
                     ),
                 }
             }
@@ -286,7 +301,8 @@ impl Engine {
             env.seq += 1;
             env.updated_at_ms = self.clock.now_ms();
             env.status = Status::Failed;
-            self.commit(lease, env, "compensations done".into(), true).await?;
+            self.commit(lease, env, "compensations done".into(), true)
+                .await?;
             return Ok(false);
         };
         let handler = self.activity(&top.activity)?;
@@ -387,7 +403,10 @@ impl Engine {
         self.registry.find_activity(name).cloned().ok_or_else(|| {
             DriveError::Park(format!(
                 "activity `{name}` is not registered on this worker (it knows: {})",
-                self.registry.activity_names().collect::<Vec<_>>().join(", ")
+                self.registry
+                    .activity_names()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
         })
     }

@@ -124,13 +124,13 @@ impl Inner {
             queue.to_owned(),
             format!("m{}", self.next_receipt),
         );
-        self.ready.entry(queue.to_owned()).or_default().push_back(task);
+        self.ready
+            .entry(queue.to_owned())
+            .or_default()
+            .push_back(task);
     }
 
-    fn check_lease<'a>(
-        &'a mut self,
-        lease: &Lease,
-    ) -> Result<&'a mut Record, StoreError> {
+    fn check_lease<'a>(&'a mut self, lease: &Lease) -> Result<&'a mut Record, StoreError> {
         let rec = self
             .runs
             .get_mut(&lease.workflow_id)
@@ -150,7 +150,7 @@ impl Store for MemoryStore {
     async fn start(&self, envelope: Envelope) -> Result<Started, StoreError> {
         let mut inner = self.lock();
         if let Some(rec) = inner.runs.get(&envelope.id) {
-            return Ok(Started::Existing(rec.envelope.clone()));
+            return Ok(Started::Existing(Box::new(rec.envelope.clone())));
         }
         let (id, queue) = (envelope.id.clone(), envelope.queue.clone());
         let mut history = VecDeque::new();
@@ -201,7 +201,8 @@ impl Store for MemoryStore {
                 }
                 for q in queues {
                     while out.len() < max {
-                        let Some(task) = inner.ready.get_mut(q).and_then(VecDeque::pop_front) else {
+                        let Some(task) = inner.ready.get_mut(q).and_then(VecDeque::pop_front)
+                        else {
                             break;
                         };
                         inner.delivered.insert(
@@ -270,7 +271,7 @@ impl Store for MemoryStore {
         if let Some(d) = inner.delivered.get_mut(&task.receipt) {
             d.idle_since = now;
         }
-        Ok(Acquired::Held(lease, Ok(envelope)))
+        Ok(Acquired::Held(lease, Ok(Box::new(envelope))))
     }
 
     async fn commit(

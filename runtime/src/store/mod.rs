@@ -76,7 +76,7 @@ pub enum Acquired {
     /// The lease is ours. The envelope is `Err` with a reason when the
     /// stored record cannot be read (hand-edited, written by other code):
     /// the worker parks the run without touching its data.
-    Held(Lease, Result<Envelope, String>),
+    Held(Lease, Result<Box<Envelope>, String>),
     /// Another worker holds a valid lease; it will finish the work.
     Busy,
     /// The run has settled; nothing to do.
@@ -93,7 +93,7 @@ pub enum Started {
     Created,
     /// A run with this id already exists (of this workflow type or another);
     /// nothing was changed.
-    Existing(Envelope),
+    Existing(Box<Envelope>),
 }
 
 /// A transition to commit under a lease.
@@ -136,7 +136,9 @@ pub enum StoreError {
     },
     /// The stored sequence number is not the one the commit builds on: a
     /// transition was committed since. Nothing was written.
-    #[error("run `{workflow_id}` is at seq {found}, the commit expected {expected}; the commit was refused")]
+    #[error(
+        "run `{workflow_id}` is at seq {found}, the commit expected {expected}; the commit was refused"
+    )]
     Stale {
         /// The run.
         workflow_id: String,
