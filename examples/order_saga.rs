@@ -17,11 +17,11 @@ use steadfast::{Status, Store};
 
 /// A payment made at the provider.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PaymentId(String);
+pub struct PaymentId(pub String);
 
 /// Stock set aside for an order.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ReservationId(String);
+pub struct ReservationId(pub String);
 
 /// What the shop's systems can answer.
 #[derive(Debug, Clone, Serialize, Deserialize, thiserror::Error)]
@@ -52,7 +52,7 @@ pub enum OrderError {
 /// The shop's systems, shared by the activities (a database pool or an HTTP
 /// client in a real program).
 struct Shop {
-    fail_at: Option<String>,
+    fail_at: Vec<String>,
     calls: Mutex<u32>,
 }
 
@@ -63,7 +63,7 @@ impl Shop {
             *calls += 1;
             *calls
         };
-        if self.fail_at.as_deref() == Some(activity) {
+        if self.fail_at.iter().any(|a| a == activity) {
             println!(
                 "  [{n:>2}] {activity}: attempt {} failed: system unavailable",
                 ctx.attempt()
@@ -169,9 +169,9 @@ struct Args {
     /// Where checkpoints are kept.
     #[arg(long, value_enum, default_value = "memory")]
     store: StoreKind,
-    /// Make this activity fail on every attempt.
+    /// Make this activity fail on every attempt (repeat for several).
     #[arg(long, value_parser = ["charge_card", "reserve_inventory", "ship", "refund", "release_inventory"])]
-    fail_at: Option<String>,
+    fail_at: Vec<String>,
     /// The order (and workflow) id.
     #[arg(long, default_value = "order-42")]
     order_id: String,
@@ -229,7 +229,7 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         StoreKind::Memory => MemoryStore::new(),
     };
     println!("order saga for {} (store: {:?})", args.order_id, args.store);
-    if let Some(a) = &args.fail_at {
+    for a in &args.fail_at {
         println!("every attempt of `{a}` will fail");
     }
     let worker = Worker::builder(store.clone())

@@ -195,7 +195,9 @@ impl Engine {
                 key,
             } => {
                 let handler = self.activity(&activity)?;
-                let end = self.call(lease, env, &handler, &step, &input, &key).await?;
+                let end = self
+                    .call(lease, env, &handler, &step, &step, &input, &key)
+                    .await?;
                 let outcome = attempts::outcome_json(&activity, &end).map_err(|e| {
                     DriveError::Park(format!("the outcome of `{step}` does not encode: {e}"))
                 })?;
@@ -306,8 +308,11 @@ impl Engine {
             return Ok(false);
         };
         let handler = self.activity(&top.activity)?;
+        let label = format!("compensation {} for {}", top.activity, top.step);
         let end = self
-            .call(lease, env, &handler, &top.step, &top.input, &top.key)
+            .call(
+                lease, env, &handler, &top.step, &label, &top.input, &top.key,
+            )
             .await?;
         env.seq += 1;
         env.updated_at_ms = self.clock.now_ms();
@@ -341,13 +346,16 @@ impl Engine {
 
     /// Runs an activity call with its timeout and retry policy. Every failed
     /// attempt that will be retried is checkpointed, so the attempt count
-    /// survives a crash.
+    /// survives a crash. `step` is the workflow step the call belongs to;
+    /// `label` names the call in the history.
+    #[allow(clippy::too_many_arguments)]
     async fn call(
         &self,
         lease: &Lease,
         env: &mut Envelope,
         handler: &Arc<dyn ErasedActivity>,
         step: &str,
+        label: &str,
         input: &Value,
         key: &str,
     ) -> Result<CallEnd, DriveError> {
@@ -390,7 +398,7 @@ impl Engine {
             env.updated_at_ms = self.clock.now_ms();
             env.attempts = attempt;
             let event = format!(
-                "{step} attempt {attempt} failed: {}; retrying in {delay:?}",
+                "{label} attempt {attempt} failed: {}; retrying in {delay:?}",
                 failure.message
             );
             env.last_error = Some(failure.message);
