@@ -34,5 +34,7 @@ pub use options::{ActivityOptions, RetryPolicy};
 pub use registry::Registry;
 pub use resources::Resources;
 pub use store::{Acquired, Commit, Lease, MemoryStore, Started, Store, StoreError, Task};
+#[cfg(feature = "redis")]
+pub use store::{Persistence, RedisStore, RedisStoreBuilder};
 pub use worker::{Worker, WorkerBuilder, WorkerError, WorkerHandle};
 pub use workflow::{Command, Resume, StateInfo, StepError, Transition, Workflow, WorkflowInfo};

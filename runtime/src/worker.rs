@@ -4,9 +4,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::activity::Activity;
 use crate::clock::{Clock, SystemClock};
@@ -50,6 +53,7 @@ pub struct WorkerBuilder {
     queues: Vec<String>,
     concurrency: usize,
     lease_for: Duration,
+    max_deliveries: u32,
     poll_wait: Duration,
     shutdown_grace: Duration,
     clock: Arc<dyn Clock>,
@@ -97,6 +101,14 @@ impl WorkerBuilder {
     /// renews its leases every third of it.
     pub fn lease(mut self, lease_for: Duration) -> Self {
         self.lease_for = lease_for;
+        self
+    }
+
+    /// How many times a run's task may be delivered before the run is parked
+    /// as poisonous (default 20): each delivery past the first means the
+    /// worker driving it died.
+    pub fn max_deliveries(mut self, deliveries: u32) -> Self {
+        self.max_deliveries = deliveries.max(1);
         self
     }
 
@@ -169,6 +181,7 @@ impl WorkerBuilder {
                 clock: self.clock,
                 worker_id,
                 lease_for: self.lease_for,
+                max_deliveries: self.max_deliveries,
                 crash_plan: self.crash_plan,
                 halt: Halt::default(),
             }),
@@ -226,6 +239,7 @@ impl Worker {
             queues: Vec::new(),
             concurrency: 64,
             lease_for: Duration::from_secs(30),
+            max_deliveries: 20,
             poll_wait: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(10),
             clock: Arc::new(SystemClock),
@@ -261,6 +275,7 @@ impl Worker {
         let engine = self.engine;
         let permits = Arc::new(Semaphore::new(self.concurrency));
         let mut runs = JoinSet::new();
+        let in_progress: Arc<Mutex<HashMap<String, String>>> = Arc::default();
         let mut failures: u32 = 0;
         tokio::pin!(shutdown);
         info!(worker = %engine.worker_id, queues = ?self.queues, "worker started");
@@ -297,12 +312,34 @@ impl Worker {
                 }
             };
             for task in tasks {
+                // A second task for a run this worker drives: the driver
+                // will see whatever it announces; only the driver's own task
+                // (delivered again) must stay pending.
+                let duplicate = {
+                    let held = lock(&in_progress);
+                    held.get(&task.workflow_id)
+                        .map(|receipt| *receipt != task.receipt)
+                };
+                match duplicate {
+                    Some(true) => {
+                        if let Err(e) = engine.store.ack(&task).await {
+                            debug!(error = %e, "could not acknowledge a duplicate task");
+                        }
+                        continue;
+                    }
+                    Some(false) => continue,
+                    None => {}
+                }
                 let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
                     break;
                 };
+                lock(&in_progress).insert(task.workflow_id.clone(), task.receipt.clone());
                 let engine = Arc::clone(&engine);
+                let in_progress = Arc::clone(&in_progress);
                 runs.spawn(async move {
+                    let id = task.workflow_id.clone();
                     engine.handle(task).await;
+                    lock(&in_progress).remove(&id);
                     drop(permit);
                 });
             }
@@ -367,6 +404,10 @@ impl WorkerHandle {
     pub fn abort(self) {
         self.task.abort();
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn default_worker_id() -> String {

@@ -2,12 +2,13 @@
 //! every control-flow form the workflow compiler supports.
 #![allow(dead_code, missing_docs, unreachable_pub)]
 
+pub mod redis_server;
 pub mod workflows;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use steadfast::{Client, MemoryStore, Store, Worker, WorkerBuilder};
+use steadfast::{Client, MemoryStore, RedisStore, Store, Worker, WorkerBuilder};
 
 /// What activities did, in order (a resource shared by the activities).
 #[derive(Clone, Default)]
@@ -71,5 +72,49 @@ impl Harness {
 
     pub fn shared_store(&self) -> Arc<dyn Store> {
         Arc::new(self.store.clone())
+    }
+}
+
+/// A Redis store on a private server, with the test's defaults: short
+/// reclaim time, so crashed runs resume fast.
+pub async fn redis_store(server: &redis_server::RedisServer) -> RedisStore {
+    RedisStore::builder(server.url())
+        .reclaim_after(Duration::from_millis(300))
+        .connect()
+        .await
+        .expect("connects to the test Redis")
+}
+
+/// A worker and client on a Redis store.
+pub struct RedisHarness {
+    pub store: RedisStore,
+    pub client: Client,
+    pub journal: Journal,
+    worker: Option<steadfast::WorkerHandle>,
+}
+
+impl RedisHarness {
+    pub async fn start(server: &redis_server::RedisServer) -> Self {
+        let store = redis_store(server).await;
+        let journal = Journal::default();
+        let worker = workflows::register(Worker::builder(store.clone()))
+            .resource(journal.clone())
+            .lease(Duration::from_millis(300))
+            .poll_wait(Duration::from_millis(100))
+            .build()
+            .expect("worker builds")
+            .spawn();
+        RedisHarness {
+            client: Client::new(store.clone()),
+            store,
+            journal,
+            worker: Some(worker),
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(w) = self.worker.take() {
+            w.shutdown().await.expect("worker stops cleanly");
+        }
     }
 }

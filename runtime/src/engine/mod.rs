@@ -39,6 +39,9 @@ pub(crate) struct Engine {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) worker_id: String,
     pub(crate) lease_for: Duration,
+    /// A task delivered more often than this belongs to a run whose workers
+    /// keep dying while driving it: the run is parked instead of retried.
+    pub(crate) max_deliveries: u32,
     pub(crate) crash_plan: Option<Arc<dyn CrashPlan>>,
     pub(crate) halt: Halt,
 }
@@ -104,6 +107,11 @@ impl Engine {
         };
         let _renewal = self.keep_lease(&lease);
         let result = match envelope {
+            Ok(_) if task.deliveries > self.max_deliveries => Err(DriveError::Park(format!(
+                "its task was delivered {} times without the run making progress: every worker that \
+                 took it died (a crash, an out-of-memory kill?); inspect it before resuming it",
+                task.deliveries
+            ))),
             Ok(envelope) => self.drive(&lease, *envelope).await,
             Err(reason) => Err(DriveError::Park(format!(
                 "the stored record cannot be read: {reason}"

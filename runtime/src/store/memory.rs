@@ -54,6 +54,7 @@ struct LeaseState {
 struct Delivery {
     task: Task,
     idle_since: Instant,
+    count: u32,
 }
 
 impl Default for MemoryStore {
@@ -196,7 +197,10 @@ impl Store for MemoryStore {
                         && now.duration_since(d.idle_since) >= reclaim_after
                     {
                         d.idle_since = now;
-                        out.push(d.task.clone());
+                        d.count += 1;
+                        let mut task = d.task.clone();
+                        task.deliveries = d.count;
+                        out.push(task);
                     }
                 }
                 for q in queues {
@@ -210,6 +214,7 @@ impl Store for MemoryStore {
                             Delivery {
                                 task: task.clone(),
                                 idle_since: now,
+                                count: 1,
                             },
                         );
                         out.push(task);

@@ -9,6 +9,8 @@
 //! exactly once, even when two workers believe they own the run.
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::time::Duration;
 
@@ -17,6 +19,8 @@ use async_trait::async_trait;
 use crate::envelope::{Envelope, HistoryEntry};
 
 pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use redis::{Persistence, RedisStore, RedisStoreBuilder};
 
 /// A unit of work from a task queue: "run `workflow_id` needs a worker".
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +32,9 @@ pub struct Task {
     pub queue: String,
     /// The store's handle on the delivery, used to acknowledge it.
     pub receipt: String,
+    /// How many times this task has been delivered (1 the first time). A
+    /// task delivered many times belongs to a run whose workers keep dying.
+    pub deliveries: u32,
 }
 
 impl Task {
@@ -37,6 +44,7 @@ impl Task {
             workflow_id,
             queue,
             receipt,
+            deliveries: 1,
         }
     }
 }
@@ -154,6 +162,9 @@ pub enum StoreError {
     /// later may help.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The store answered with an error that retrying will not fix.
+    #[error("store error: {0}")]
+    Backend(String),
     /// The store holds data this code cannot read.
     #[error("corrupt record for `{workflow_id}`: {reason}")]
     Corrupt {

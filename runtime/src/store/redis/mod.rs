@@ -1,0 +1,953 @@
+//! The Redis checkpoint store.
+//!
+//! Key layout (documented for operators in `docs/redis-layout.md`), under a
+//! prefix (default `steadfast:`) and a shard hash tag `{s<n>}`:
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `{s0}:wf:<id>` | hash | the run's checkpoint and lease |
+//! | `{s0}:hist:<id>` | stream | one entry per committed transition (bounded) |
+//! | `{s0}:q:<queue>` | stream + group `steadfast` | tasks: "this run needs a worker" |
+//! | `{s0}:active` / `:done` / `:attention` | sorted sets | run ids by state |
+//! | `{s0}:settled` | pub/sub channel | ids of runs as they settle |
+//!
+//! Every write to a run is one Lua script (loaded once, then `EVALSHA`),
+//! so a transition is atomic, and its checks (fence, sequence number) run
+//! before its first write.
+
+mod keys;
+mod record;
+mod scripts;
+mod waiters;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, RedisError, Value};
+use tracing::{debug, warn};
+
+use super::{Acquired, Commit, Lease, Started, Store, StoreError, Task};
+use crate::envelope::{Envelope, HistoryEntry};
+use keys::Keys;
+use scripts::Scripts;
+use waiters::Waiters;
+
+/// The consumer group of every task stream.
+const GROUP: &str = "steadfast";
+
+/// Builds a [`RedisStore`].
+#[derive(Debug, Clone)]
+pub struct RedisStoreBuilder {
+    url: String,
+    prefix: String,
+    shards: u32,
+    reclaim_after: Duration,
+    history_len: u64,
+    retention: Duration,
+    response_timeout: Duration,
+    check_persistence: bool,
+}
+
+impl RedisStoreBuilder {
+    /// Every key starts with this (default `steadfast:`).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The number of logical shards runs are spread over (default 1). Every
+    /// key of a run, its shard's task streams and indexes share a hash tag,
+    /// so they can live on one Redis Cluster node. Changing the number moves
+    /// runs to other shards: set it before the first run.
+    pub fn shards(mut self, shards: u32) -> Self {
+        self.shards = shards.max(1);
+        self
+    }
+
+    /// How long a delivered task may go unacknowledged, without its lease
+    /// being renewed, before another worker claims it (default 30 s; keep it
+    /// at least as long as workers' leases).
+    pub fn reclaim_after(mut self, after: Duration) -> Self {
+        self.reclaim_after = after;
+        self
+    }
+
+    /// How many history entries a run keeps (about; default 1000).
+    pub fn history_len(mut self, entries: u64) -> Self {
+        self.history_len = entries.max(1);
+        self
+    }
+
+    /// How long completed and failed runs are kept (default 7 days;
+    /// `Duration::ZERO` keeps them forever). Parked runs and failed
+    /// compensations are always kept.
+    pub fn retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// How long one Redis command may take before it counts as failed
+    /// (default 10 s).
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// Whether to check Redis's persistence settings on connect and warn
+    /// when a restart would lose checkpoints (default true).
+    pub fn check_persistence(mut self, check: bool) -> Self {
+        self.check_persistence = check;
+        self
+    }
+
+    /// Connects.
+    pub async fn connect(self) -> Result<RedisStore, StoreError> {
+        let client = redis::Client::open(self.url.as_str()).map_err(|e| {
+            StoreError::Unavailable(format!("invalid Redis URL `{}`: {e}", self.url))
+        })?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(self.response_timeout))
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_number_of_retries(2);
+        let conn = client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(|e| unreachable_error(&self.url, &e))?;
+        let store = RedisStore {
+            inner: Arc::new(Inner {
+                client,
+                conn,
+                keys: Keys::new(self.prefix.clone(), self.shards),
+                scripts: Scripts::new(),
+                reclaim_after: self.reclaim_after,
+                history_len: self.history_len,
+                retention: self.retention,
+                poll_conns: tokio::sync::Mutex::new(Vec::new()),
+                groups: Mutex::new(HashSet::new()),
+                last_reclaim: Mutex::new(None),
+                waiters: Waiters::new(),
+                url: self.url,
+                round_trips: AtomicU64::new(0),
+            }),
+        };
+        if self.check_persistence {
+            match store.persistence().await {
+                Ok(p) => p.warn_if_volatile(),
+                Err(e) => debug!(error = %e, "cannot read Redis persistence settings"),
+            }
+        }
+        Ok(store)
+    }
+}
+
+/// A [`Store`] on Redis: durable (as durable as the server's persistence
+/// settings make it), shared by any number of worker processes.
+///
+/// ## Behavior
+/// - Scripts and reads go through one multiplexed connection that
+///   reconnects by itself; commands issued while Redis is away fail with
+///   [`StoreError::Unavailable`], and workers retry them with backoff.
+/// - Blocking reads of the task queues use connections of their own, so they
+///   never hold up commits.
+/// - Clients waiting for results share one subscription to the `settled`
+///   channel and are woken when their run settles, not by polling.
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: redis::Client,
+    conn: ConnectionManager,
+    keys: Keys,
+    scripts: Scripts,
+    reclaim_after: Duration,
+    history_len: u64,
+    retention: Duration,
+    /// Connections for blocking reads, one per concurrent poll.
+    poll_conns: tokio::sync::Mutex<Vec<MultiplexedConnection>>,
+    /// Task streams whose consumer group is known to exist.
+    groups: Mutex<HashSet<String>>,
+    last_reclaim: Mutex<Option<Instant>>,
+    waiters: Arc<Waiters>,
+    url: String,
+    /// Commands sent to Redis (round trips), for measurements.
+    round_trips: AtomicU64,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.waiters.stop();
+    }
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("url", &self.inner.url)
+            .field("keys", &self.inner.keys)
+            .finish()
+    }
+}
+
+/// What Redis does to keep data over a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Persistence {
+    /// `appendonly`: the append-only file is on.
+    pub append_only: bool,
+    /// `appendfsync`: `always`, `everysec` or `no`.
+    pub append_fsync: String,
+    /// `save`: the snapshot schedule (empty: no snapshots).
+    pub save: String,
+}
+
+impl Persistence {
+    /// What a Redis crash can lose, in a sentence.
+    pub fn describe(&self) -> String {
+        match (
+            self.append_only,
+            self.append_fsync.as_str(),
+            self.save.is_empty(),
+        ) {
+            (true, "always", _) => {
+                "append-only file, fsync on every write: a crash loses nothing acknowledged".into()
+            }
+            (true, "everysec", _) => {
+                "append-only file, fsync every second: a crash can lose about the last second"
+                    .into()
+            }
+            (true, _, _) => {
+                "append-only file without fsync: a crash can lose what the OS had not written"
+                    .into()
+            }
+            (false, _, false) => format!(
+                "snapshots only (save \"{}\"): a crash loses everything since the last snapshot",
+                self.save
+            ),
+            (false, _, true) => "no persistence: a Redis restart loses every checkpoint".into(),
+        }
+    }
+
+    /// Whether a crash of Redis can lose acknowledged checkpoints.
+    pub fn is_volatile(&self) -> bool {
+        !(self.append_only && self.append_fsync == "always")
+    }
+
+    fn warn_if_volatile(&self) {
+        if !self.append_only && self.save.is_empty() {
+            warn!(
+                "Redis persistence is off: {}. Set `appendonly yes` (and `appendfsync always` for no loss).",
+                self.describe()
+            );
+        } else if self.is_volatile() {
+            debug!("Redis persistence: {}", self.describe());
+        }
+    }
+}
+
+impl RedisStore {
+    /// Connects to `url` (`redis://host:port/db`) with the default settings.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::builder(url).connect().await
+    }
+
+    /// Starts configuring a store on `url`.
+    pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
+        RedisStoreBuilder {
+            url: url.into(),
+            prefix: "steadfast:".to_owned(),
+            shards: 1,
+            reclaim_after: Duration::from_secs(30),
+            history_len: 1000,
+            retention: Duration::from_secs(7 * 24 * 3600),
+            response_timeout: Duration::from_secs(10),
+            check_persistence: true,
+        }
+    }
+
+    /// The server's persistence settings.
+    pub async fn persistence(&self) -> Result<Persistence, StoreError> {
+        let mut conn = self.inner.conn.clone();
+        let get = |v: Vec<String>| v.get(1).cloned().unwrap_or_default();
+        let aof: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("appendonly")
+            .query_async(self.counted(&mut conn))
+            .await
+            .map_err(store_error)?;
+        let fsync: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("appendfsync")
+            .query_async(self.counted(&mut conn))
+            .await
+            .map_err(store_error)?;
+        let save: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("save")
+            .query_async(self.counted(&mut conn))
+            .await
+            .map_err(store_error)?;
+        Ok(Persistence {
+            append_only: get(aof) == "yes",
+            append_fsync: get(fsync),
+            save: get(save),
+        })
+    }
+
+    /// How many commands this store (and its clones) sent to Redis: each is
+    /// one round trip. Scripts count once, whatever they do inside.
+    pub fn round_trips(&self) -> u64 {
+        self.inner.round_trips.load(Ordering::Relaxed)
+    }
+
+    fn counted<'c, C>(&self, conn: &'c mut C) -> &'c mut C {
+        self.inner.round_trips.fetch_add(1, Ordering::Relaxed);
+        conn
+    }
+
+    /// The key of a run's hash (for tools and tests).
+    pub fn run_key(&self, workflow_id: &str) -> String {
+        self.inner.keys.run(workflow_id)
+    }
+
+    /// The key of a run's history stream.
+    pub fn history_key(&self, workflow_id: &str) -> String {
+        self.inner.keys.history(workflow_id)
+    }
+
+    /// The key of a task queue's stream in the shard of `workflow_id`.
+    pub fn task_key(&self, workflow_id: &str, queue: &str) -> String {
+        self.inner.keys.tasks_of(workflow_id, queue)
+    }
+
+    /// Ids of runs that are not settled, oldest first.
+    pub async fn active_runs(&self) -> Result<Vec<String>, StoreError> {
+        self.index(|k, s| k.active(s)).await
+    }
+
+    /// Ids of parked runs and failed compensations.
+    pub async fn runs_needing_attention(&self) -> Result<Vec<String>, StoreError> {
+        self.index(|k, s| k.attention(s)).await
+    }
+
+    async fn index(&self, key: impl Fn(&Keys, u32) -> String) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        let mut conn = self.inner.conn.clone();
+        for shard in 0..self.inner.keys.shards() {
+            let ids: Vec<String> = redis::cmd("ZRANGE")
+                .arg(key(&self.inner.keys, shard))
+                .arg(0)
+                .arg(-1)
+                .query_async(self.counted(&mut conn))
+                .await
+                .map_err(store_error)?;
+            out.extend(ids);
+        }
+        Ok(out)
+    }
+
+    async fn ensure_group(&self, stream: &str) -> Result<(), StoreError> {
+        if self
+            .inner
+            .groups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(stream)
+        {
+            return Ok(());
+        }
+        let mut conn = self.inner.conn.clone();
+        // Start at 0: tasks added before the group existed are delivered too.
+        let created: Result<(), RedisError> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(stream)
+            .arg(GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(self.counted(&mut conn))
+            .await;
+        match created {
+            Ok(()) => {}
+            Err(e) if e.code() == Some("BUSYGROUP") => {}
+            Err(e) => return Err(store_error(e)),
+        }
+        self.inner
+            .groups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(stream.to_owned());
+        Ok(())
+    }
+
+    fn forget_group(&self, stream: &str) {
+        self.inner
+            .groups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(stream);
+    }
+
+    async fn poll_conn(&self) -> Result<MultiplexedConnection, StoreError> {
+        if let Some(c) = self.inner.poll_conns.lock().await.pop() {
+            return Ok(c);
+        }
+        // No response timeout: a blocking read legitimately waits.
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(None);
+        self.inner
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(store_error)
+    }
+
+    /// Claims tasks abandoned by dead or stalled workers, at most every
+    /// quarter of the reclaim time.
+    async fn reclaim(
+        &self,
+        worker: &str,
+        streams: &[(String, String)],
+        max: usize,
+    ) -> Result<Vec<Task>, StoreError> {
+        {
+            let mut last = self
+                .inner
+                .last_reclaim
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let due = last.is_none_or(|t| t.elapsed() >= self.inner.reclaim_after / 4);
+            if !due {
+                return Ok(Vec::new());
+            }
+            *last = Some(Instant::now());
+        }
+        let idle = u64::try_from(self.inner.reclaim_after.as_millis()).unwrap_or(u64::MAX);
+        let mut out = Vec::new();
+        let mut conn = self.inner.conn.clone();
+        for (stream, queue) in streams {
+            if out.len() >= max {
+                break;
+            }
+            let reply: Value = self
+                .inner
+                .scripts
+                .reclaim
+                .key(stream)
+                .arg(GROUP)
+                .arg(worker)
+                .arg(idle)
+                .arg(max - out.len())
+                .invoke_async(self.counted(&mut conn))
+                .await
+                .map_err(store_error)?;
+            for entry in values(reply) {
+                let parts: Vec<String> = values(entry).into_iter().map(text).collect();
+                if let [receipt, id, deliveries] = parts.as_slice() {
+                    let mut task = Task::new(id.clone(), queue.clone(), receipt.clone());
+                    task.deliveries = deliveries.parse().unwrap_or(1);
+                    out.push(task);
+                }
+            }
+        }
+        if !out.is_empty() {
+            debug!(count = out.len(), "reclaimed abandoned tasks");
+        }
+        Ok(out)
+    }
+
+    async fn read_new(
+        &self,
+        worker: &str,
+        streams: &[(String, String)],
+        max: usize,
+        block: Option<Duration>,
+    ) -> Result<Vec<Task>, StoreError> {
+        let mut conn = self.poll_conn().await?;
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(GROUP)
+            .arg(worker)
+            .arg("COUNT")
+            .arg(max);
+        if let Some(b) = block {
+            cmd.arg("BLOCK")
+                .arg(u64::try_from(b.as_millis()).unwrap_or(u64::MAX).max(1));
+        }
+        cmd.arg("STREAMS");
+        for (s, _) in streams {
+            cmd.arg(s);
+        }
+        for _ in streams {
+            cmd.arg(">");
+        }
+        let reply: Result<Value, RedisError> = cmd.query_async(self.counted(&mut conn)).await;
+        let reply = match reply {
+            Ok(r) => {
+                self.inner.poll_conns.lock().await.push(conn);
+                r
+            }
+            Err(e) => {
+                if e.code() == Some("NOGROUP") {
+                    for (s, _) in streams {
+                        self.forget_group(s);
+                    }
+                    self.inner.poll_conns.lock().await.push(conn);
+                }
+                return Err(store_error(e));
+            }
+        };
+        let by_stream: HashMap<&str, &str> = streams
+            .iter()
+            .map(|(s, q)| (s.as_str(), q.as_str()))
+            .collect();
+        let mut out = Vec::new();
+        for stream_reply in stream_entries(reply) {
+            let (stream, entries) = stream_reply;
+            let Some(queue) = by_stream.get(stream.as_str()) else {
+                continue;
+            };
+            for (receipt, fields) in entries {
+                match fields.get("id") {
+                    Some(id) => out.push(Task::new(id.clone(), (*queue).to_owned(), receipt)),
+                    None => warn!(%stream, %receipt, "task entry without a run id; ignoring it"),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn shard_key(&self, workflow_id: &str, f: impl Fn(&Keys, u32) -> String) -> String {
+        f(&self.inner.keys, self.inner.keys.shard_of(workflow_id))
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn start(&self, envelope: Envelope) -> Result<Started, StoreError> {
+        let keys = &self.inner.keys;
+        let id = &envelope.id;
+        let stream = keys.tasks_of(id, &envelope.queue);
+        let mut invocation = self.inner.scripts.start.prepare_invoke();
+        invocation
+            .key(keys.run(id))
+            .key(keys.history(id))
+            .key(&stream)
+            .key(self.shard_key(id, Keys::active))
+            .arg(id)
+            .arg(self.inner.history_len)
+            .arg(envelope.created_at_ms);
+        for (field, value) in record::creation_fields(&envelope) {
+            invocation.arg(field).arg(value);
+        }
+        let mut conn = self.inner.conn.clone();
+        let reply: Value = invocation
+            .invoke_async(self.counted(&mut conn))
+            .await
+            .map_err(store_error)?;
+        let mut parts = values(reply).into_iter();
+        match parts.next().map(text).as_deref() {
+            Some("created") => Ok(Started::Created),
+            Some("existing") => {
+                let fields = pairs(parts.next().unwrap_or(Value::Nil));
+                let existing =
+                    record::parse_for_reading(&fields).map_err(|reason| StoreError::Corrupt {
+                        workflow_id: id.clone(),
+                        reason,
+                    })?;
+                Ok(Started::Existing(Box::new(existing)))
+            }
+            other => Err(unexpected("start", other)),
+        }
+    }
+
+    async fn poll(
+        &self,
+        worker: &str,
+        queues: &[String],
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Task>, StoreError> {
+        let keys = &self.inner.keys;
+        let mut streams = Vec::new();
+        for shard in 0..keys.shards() {
+            for q in queues {
+                streams.push((keys.tasks(shard, q), q.clone()));
+            }
+        }
+        for (s, _) in &streams {
+            self.ensure_group(s).await?;
+        }
+        let mut tasks = self.reclaim(worker, &streams, max).await?;
+        if tasks.len() < max {
+            let block = if tasks.is_empty() { Some(wait) } else { None };
+            tasks.extend(
+                self.read_new(worker, &streams, max - tasks.len(), block)
+                    .await?,
+            );
+        }
+        Ok(tasks)
+    }
+
+    async fn acquire(
+        &self,
+        task: &Task,
+        worker: &str,
+        lease_for: Duration,
+    ) -> Result<Acquired, StoreError> {
+        let keys = &self.inner.keys;
+        let id = &task.workflow_id;
+        let mut conn = self.inner.conn.clone();
+        let reply: Value = self
+            .inner
+            .scripts
+            .acquire
+            .key(keys.run(id))
+            .key(keys.tasks_of(id, &task.queue))
+            .arg(worker)
+            .arg(millis(lease_for))
+            .arg(&task.receipt)
+            .arg(GROUP)
+            .invoke_async(self.counted(&mut conn))
+            .await
+            .map_err(store_error)?;
+        let mut parts = values(reply).into_iter();
+        match parts.next().map(text).as_deref() {
+            Some("held") => {
+                let fence: u64 = parts
+                    .next()
+                    .map(text)
+                    .and_then(|f| f.parse().ok())
+                    .unwrap_or(0);
+                let fields = pairs(parts.next().unwrap_or(Value::Nil));
+                let lease = Lease::new(id.clone(), worker.to_owned(), fence, task.clone());
+                Ok(Acquired::Held(lease, record::parse(&fields).map(Box::new)))
+            }
+            Some("busy") => Ok(Acquired::Busy),
+            Some("settled") => Ok(Acquired::Settled),
+            Some("missing") => Ok(Acquired::Missing),
+            other => Err(unexpected("acquire", other)),
+        }
+    }
+
+    async fn commit(
+        &self,
+        lease: &Lease,
+        commit: Commit,
+        lease_for: Duration,
+    ) -> Result<(), StoreError> {
+        let keys = &self.inner.keys;
+        let env = &commit.envelope;
+        let id = &lease.workflow_id;
+        let shard = keys.shard_of(id);
+        let (set, delete) = record::commit_fields(env);
+        let mut invocation = self.inner.scripts.commit.prepare_invoke();
+        invocation
+            .key(keys.run(id))
+            .key(keys.history(id))
+            .key(keys.tasks_of(id, &lease.task.queue))
+            .key(keys.active(shard))
+            .key(keys.done(shard))
+            .key(keys.attention(shard))
+            .arg(&lease.worker)
+            .arg(lease.fence)
+            .arg(env.seq.wrapping_sub(1))
+            .arg(if commit.release { "1" } else { "0" })
+            .arg(&lease.task.receipt)
+            .arg(GROUP)
+            .arg(millis(lease_for))
+            .arg(self.inner.history_len)
+            .arg(millis(self.inner.retention))
+            .arg(id)
+            .arg(keys.settled_channel(shard))
+            .arg(env.seq)
+            .arg(&env.step)
+            .arg(env.status.as_str())
+            .arg(&commit.event)
+            .arg(env.updated_at_ms)
+            .arg(set.len());
+        for (field, value) in set {
+            invocation.arg(field).arg(value);
+        }
+        for field in delete {
+            invocation.arg(field);
+        }
+        let mut conn = self.inner.conn.clone();
+        let reply: Value = invocation
+            .invoke_async(self.counted(&mut conn))
+            .await
+            .map_err(store_error)?;
+        let mut parts = values(reply).into_iter();
+        match parts.next().map(text).as_deref() {
+            Some("ok") => Ok(()),
+            Some("fenced") => Err(StoreError::Fenced {
+                workflow_id: id.clone(),
+                fence: lease.fence,
+            }),
+            Some("stale") => Err(StoreError::Stale {
+                workflow_id: id.clone(),
+                expected: env.seq.wrapping_sub(1),
+                found: parts
+                    .next()
+                    .map(text)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0),
+            }),
+            other => Err(unexpected("commit", other)),
+        }
+    }
+
+    async fn park(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
+        let keys = &self.inner.keys;
+        let id = &lease.workflow_id;
+        let shard = keys.shard_of(id);
+        let mut conn = self.inner.conn.clone();
+        let reply: Value = self
+            .inner
+            .scripts
+            .park
+            .key(keys.run(id))
+            .key(keys.history(id))
+            .key(keys.tasks_of(id, &lease.task.queue))
+            .key(keys.active(shard))
+            .key(keys.attention(shard))
+            .arg(&lease.worker)
+            .arg(lease.fence)
+            .arg(&lease.task.receipt)
+            .arg(GROUP)
+            .arg(reason)
+            .arg(self.inner.history_len)
+            .arg(id)
+            .arg(keys.settled_channel(shard))
+            .arg(crate::clock::wall_clock_ms())
+            .invoke_async(self.counted(&mut conn))
+            .await
+            .map_err(store_error)?;
+        match values(reply).into_iter().next().map(text).as_deref() {
+            Some("ok") => Ok(()),
+            Some("fenced") => Err(StoreError::Fenced {
+                workflow_id: id.clone(),
+                fence: lease.fence,
+            }),
+            other => Err(unexpected("park", other)),
+        }
+    }
+
+    async fn renew(&self, lease: &Lease, lease_for: Duration) -> Result<(), StoreError> {
+        let keys = &self.inner.keys;
+        let id = &lease.workflow_id;
+        let mut conn = self.inner.conn.clone();
+        let reply: Value = self
+            .inner
+            .scripts
+            .renew
+            .key(keys.run(id))
+            .key(keys.tasks_of(id, &lease.task.queue))
+            .arg(&lease.worker)
+            .arg(lease.fence)
+            .arg(millis(lease_for))
+            .arg(&lease.task.receipt)
+            .arg(GROUP)
+            .invoke_async(self.counted(&mut conn))
+            .await
+            .map_err(store_error)?;
+        match values(reply).into_iter().next().map(text).as_deref() {
+            Some("ok") => Ok(()),
+            Some("fenced") => Err(StoreError::Fenced {
+                workflow_id: id.clone(),
+                fence: lease.fence,
+            }),
+            other => Err(unexpected("renew", other)),
+        }
+    }
+
+    async fn ack(&self, task: &Task) -> Result<(), StoreError> {
+        let mut conn = self.inner.conn.clone();
+        let _: Value = self
+            .inner
+            .scripts
+            .ack
+            .key(self.inner.keys.tasks_of(&task.workflow_id, &task.queue))
+            .arg(GROUP)
+            .arg(&task.receipt)
+            .invoke_async(self.counted(&mut conn))
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn load(&self, workflow_id: &str) -> Result<Option<Envelope>, StoreError> {
+        let mut conn = self.inner.conn.clone();
+        let fields: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(self.inner.keys.run(workflow_id))
+            .query_async(self.counted(&mut conn))
+            .await
+            .map_err(store_error)?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        record::parse_for_reading(&fields)
+            .map(Some)
+            .map_err(|reason| StoreError::Corrupt {
+                workflow_id: workflow_id.to_owned(),
+                reason,
+            })
+    }
+
+    async fn history(&self, workflow_id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
+        let mut conn = self.inner.conn.clone();
+        let reply: Value = redis::cmd("XRANGE")
+            .arg(self.inner.keys.history(workflow_id))
+            .arg("-")
+            .arg("+")
+            .query_async(self.counted(&mut conn))
+            .await
+            .map_err(store_error)?;
+        entries(reply)
+            .into_iter()
+            .map(|(_, fields)| {
+                record::parse_history(&fields).map_err(|reason| StoreError::Corrupt {
+                    workflow_id: workflow_id.to_owned(),
+                    reason,
+                })
+            })
+            .collect()
+    }
+
+    async fn wait_settled(
+        &self,
+        workflow_id: &str,
+        timeout: Duration,
+    ) -> Result<Option<Envelope>, StoreError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let waiters = &self.inner.waiters;
+        waiters
+            .ensure_listening(&self.inner.client, &self.inner.keys.settled_pattern())
+            .await;
+        let mine = waiters.register(workflow_id);
+        loop {
+            let mut settled = std::pin::pin!(mine.notified());
+            settled.as_mut().enable();
+            let mut resubscribed = std::pin::pin!(waiters.everyone().notified());
+            resubscribed.as_mut().enable();
+            // A running record that does not read is not settled: a worker
+            // will park it, and its park wakes us.
+            match self.load(workflow_id).await {
+                Ok(Some(env)) if !env.status.is_settled() => {}
+                Ok(current) => return Ok(current),
+                Err(StoreError::Corrupt { .. }) => {}
+                Err(e) => return Err(e),
+            }
+            // A slow safety net: notifications are the way runs are seen to
+            // settle; this only bounds the cost of one that got lost.
+            let safety = tokio::time::sleep(Duration::from_secs(30));
+            tokio::select! {
+                _ = settled => {}
+                _ = resubscribed => {}
+                _ = safety => {}
+                _ = tokio::time::sleep_until(deadline) => return self.load(workflow_id).await,
+            }
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Maps a Redis error to a store error: connection trouble is transient,
+/// anything else (a script error, a wrong type) is not.
+fn store_error(e: RedisError) -> StoreError {
+    if e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || matches!(
+            e.code(),
+            Some("LOADING" | "TRYAGAIN" | "CLUSTERDOWN" | "MASTERDOWN" | "READONLY")
+        )
+    {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+fn unreachable_error(url: &str, e: &RedisError) -> StoreError {
+    StoreError::Unavailable(format!("cannot reach Redis at {url}: {e}"))
+}
+
+fn unexpected(op: &str, reply: Option<&str>) -> StoreError {
+    StoreError::Backend(format!("unexpected reply to {op}: {reply:?}"))
+}
+
+fn values(v: Value) -> Vec<Value> {
+    match v {
+        Value::Array(items) | Value::Set(items) => items,
+        Value::Nil => Vec::new(),
+        other => vec![other],
+    }
+}
+
+fn text(v: Value) -> String {
+    match v {
+        Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+        Value::SimpleString(s) => s,
+        Value::Int(i) => i.to_string(),
+        Value::Okay => "OK".to_owned(),
+        Value::VerbatimString { text, .. } => text,
+        Value::Double(d) => d.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// A flat `[field, value, ...]` array (or a map) as a map.
+fn pairs(v: Value) -> HashMap<String, String> {
+    match v {
+        Value::Map(kvs) => kvs.into_iter().map(|(k, v)| (text(k), text(v))).collect(),
+        other => {
+            let flat = values(other);
+            let mut out = HashMap::with_capacity(flat.len() / 2);
+            let mut it = flat.into_iter();
+            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                out.insert(text(k), text(v));
+            }
+            out
+        }
+    }
+}
+
+/// Stream entries `[[id, [field, value, ...]], ...]`.
+fn entries(v: Value) -> Vec<(String, HashMap<String, String>)> {
+    values(v)
+        .into_iter()
+        .filter_map(|e| {
+            let mut parts = values(e).into_iter();
+            let id = text(parts.next()?);
+            Some((id, pairs(parts.next().unwrap_or(Value::Nil))))
+        })
+        .collect()
+}
+
+/// An `XREADGROUP` reply: `[[stream, entries], ...]` (or a map in RESP3).
+fn stream_entries(v: Value) -> Vec<(String, Vec<(String, HashMap<String, String>)>)> {
+    match v {
+        Value::Map(kvs) => kvs
+            .into_iter()
+            .map(|(k, v)| (text(k), entries(v)))
+            .collect(),
+        other => values(other)
+            .into_iter()
+            .filter_map(|s| {
+                let mut parts = values(s).into_iter();
+                let name = text(parts.next()?);
+                Some((name, entries(parts.next().unwrap_or(Value::Nil))))
+            })
+            .collect(),
+    }
+}

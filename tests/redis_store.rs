@@ -1,0 +1,351 @@
+//! The Redis store against a real, private redis-server: runs, fencing,
+//! idempotent starts, records that cannot be read, persistence settings,
+//! round trips per transition.
+
+mod support;
+
+use std::time::Duration;
+
+use steadfast::{Acquired, ClientError, Commit, RunError, StartOptions, Status, Store, StoreError};
+use support::redis_server::{Durability, RedisServer};
+use support::workflows::*;
+use support::{RedisHarness, redis_store};
+
+#[tokio::test]
+async fn workflows_run_to_completion_on_redis() {
+    let server = RedisServer::start();
+    let h = RedisHarness::start(&server).await;
+    for n in 0..4u64 {
+        let run = h
+            .client
+            .start::<branchy>(format!("b-{n}"), n)
+            .await
+            .expect("starts");
+        assert_eq!(run.result().await.expect("completes"), branchy_expected(n));
+    }
+    let names = vec!["a".to_owned(), "b".to_owned()];
+    let run = h
+        .client
+        .start::<saga>("saga", (names, true))
+        .await
+        .expect("starts");
+    assert!(run.result().await.is_err());
+    let env = run.describe().await.expect("describes");
+    assert_eq!(env.status, Status::Failed);
+    assert_eq!(h.journal.count("undo"), 2);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_zombie_worker_cannot_overwrite_newer_state() {
+    let server = RedisServer::start();
+    let store = redis_store(&server).await;
+    let client = steadfast::Client::new(store.clone());
+    client.start::<branchy>("z", 1).await.expect("starts");
+    let queues = vec!["default".to_owned()];
+
+    // Worker A takes the run with a short lease.
+    let tasks = store
+        .poll("A", &queues, 10, Duration::from_secs(1))
+        .await
+        .expect("polls");
+    assert_eq!(tasks.len(), 1);
+    let Acquired::Held(lease_a, Ok(env_a)) = store
+        .acquire(&tasks[0], "A", Duration::from_millis(200))
+        .await
+        .expect("acquires")
+    else {
+        panic!("A should hold the run");
+    };
+    // B is refused while A's lease is valid; A's task stays pending.
+    let refused = store
+        .acquire(&tasks[0], "B", Duration::from_secs(5))
+        .await
+        .expect("answers");
+    assert!(matches!(refused, Acquired::Busy));
+
+    // A stalls past its lease; B reclaims the abandoned task and takes over.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let reclaimed = store
+        .poll("B", &queues, 10, Duration::from_millis(100))
+        .await
+        .expect("polls");
+    assert_eq!(reclaimed.len(), 1, "the stalled task is delivered again");
+    assert_eq!(reclaimed[0].deliveries, 2);
+    let Acquired::Held(lease_b, Ok(env_b)) = store
+        .acquire(&reclaimed[0], "B", Duration::from_secs(5))
+        .await
+        .expect("acquires")
+    else {
+        panic!("B should hold the run");
+    };
+    assert_eq!(lease_b.fence, lease_a.fence + 1);
+
+    let mut by_b = (*env_b).clone();
+    by_b.seq += 1;
+    by_b.step = "written-by-b".into();
+    store
+        .commit(
+            &lease_b,
+            Commit::new(by_b.clone(), "B's step".into(), false),
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("B commits");
+
+    // A wakes up and commits: refused by the fence, nothing written.
+    let mut by_a = (*env_a).clone();
+    by_a.seq += 1;
+    by_a.step = "written-by-a".into();
+    let late = store
+        .commit(
+            &lease_a,
+            Commit::new(by_a, "A's step".into(), false),
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(matches!(late, Err(StoreError::Fenced { .. })), "{late:?}");
+
+    // B's duplicate commit of the same transition: refused by the sequence number.
+    let again = store
+        .commit(
+            &lease_b,
+            Commit::new(by_b, "B's step again".into(), false),
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(
+        matches!(
+            again,
+            Err(StoreError::Stale {
+                expected: 0,
+                found: 1,
+                ..
+            })
+        ),
+        "{again:?}"
+    );
+
+    let env = store.load("z").await.expect("loads").expect("exists");
+    assert_eq!(env.step, "written-by-b");
+    let history = store.history("z").await.expect("history");
+    let seqs: Vec<u64> = history.iter().map(|h| h.seq).collect();
+    assert_eq!(seqs, vec![0, 1]);
+}
+
+#[tokio::test]
+async fn the_workflow_id_starts_a_run_once() {
+    let server = RedisServer::start();
+    let store = redis_store(&server).await;
+    let client = steadfast::Client::new(store.clone());
+    client.start::<branchy>("once", 1).await.expect("starts");
+    client
+        .start::<branchy>("once", 9)
+        .await
+        .expect("returns the existing run");
+    let env = store.load("once").await.expect("loads").expect("exists");
+    assert_eq!(env.input, serde_json::json!(1));
+    match client
+        .start_with::<branchy>(StartOptions::new("once").reject_duplicate(), 2)
+        .await
+    {
+        Err(ClientError::AlreadyStarted { id, status, .. }) => {
+            assert_eq!(id, "once");
+            assert_eq!(status, Status::Running);
+        }
+        other => panic!("expected AlreadyStarted, got {other:?}"),
+    }
+    let tasks = server.cli(&["XLEN", &store.task_key("once", "default")]);
+    assert_eq!(tasks.trim(), "1", "one task was queued");
+}
+
+#[tokio::test]
+async fn records_that_cannot_be_read_park_only_their_run() {
+    let server = RedisServer::start();
+    let store = redis_store(&server).await;
+    let client = steadfast::Client::new(store.clone());
+    for id in [
+        "good",
+        "bad-json",
+        "bad-state",
+        "bad-pending",
+        "bad-type",
+        "bad-history",
+    ] {
+        client.start::<branchy>(id, 1).await.expect("starts");
+    }
+    let key = |id: &str| store.run_key(id);
+    server.cli(&["HSET", &key("bad-json"), "state", "{not json"]);
+    server.cli(&[
+        "HSET",
+        &key("bad-state"),
+        "state",
+        r#"{"start":{"n":"one"}}"#,
+    ]);
+    server.cli(&[
+        "HSET",
+        &key("bad-pending"),
+        "pending",
+        r#"{"kind":"teleport"}"#,
+    ]);
+    server.cli(&["HSET", &key("bad-type"), "workflow", "no_such_workflow"]);
+    server.cli(&["XADD", &store.history_key("bad-history"), "*", "seq", "x"]);
+
+    let h = RedisHarness::start(&server).await;
+    let reason = |id: &'static str| {
+        let client = h.client.clone();
+        async move {
+            match client.handle::<branchy>(id).result().await {
+                Err(RunError::Parked { reason }) => reason,
+                other => panic!("{id}: expected a parked run, got {other:?}"),
+            }
+        }
+    };
+    assert!(
+        reason("bad-json")
+            .await
+            .contains("field `state` is not JSON")
+    );
+    assert!(
+        reason("bad-state")
+            .await
+            .contains("state `start` does not decode")
+    );
+    assert!(
+        reason("bad-pending")
+            .await
+            .contains("field `pending` does not decode")
+    );
+    match h.client.handle::<branchy>("bad-type").result().await {
+        Err(RunError::Client(ClientError::WrongType { found, .. })) => {
+            assert_eq!(found, "no_such_workflow")
+        }
+        other => panic!("expected the stored type to be reported, got {other:?}"),
+    }
+    let parked = store
+        .load("bad-type")
+        .await
+        .expect("loads")
+        .expect("exists");
+    assert_eq!(parked.status, Status::Parked);
+    assert!(
+        parked
+            .reason
+            .unwrap_or_default()
+            .contains("`no_such_workflow` is not registered")
+    );
+
+    // The parked run's data is as the operator left it.
+    assert_eq!(
+        server.cli(&["HGET", &key("bad-json"), "state"]).trim(),
+        "{not json"
+    );
+    // Every other run went on.
+    assert_eq!(
+        h.client
+            .handle::<branchy>("good")
+            .result()
+            .await
+            .expect("completes"),
+        branchy_expected(1)
+    );
+    assert_eq!(
+        h.client
+            .handle::<branchy>("bad-history")
+            .result()
+            .await
+            .expect("completes"),
+        branchy_expected(1)
+    );
+    // A malformed history entry is named when the history is read.
+    match h.client.history("bad-history").await {
+        Err(ClientError::Store(StoreError::Corrupt { reason, .. })) => {
+            assert!(reason.contains("history field"), "{reason}")
+        }
+        other => panic!("expected a corrupt history, got {other:?}"),
+    }
+    let attention = store.runs_needing_attention().await.expect("lists");
+    for id in ["bad-json", "bad-state", "bad-pending", "bad-type"] {
+        assert!(attention.contains(&id.to_owned()), "{id} in {attention:?}");
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn persistence_settings_are_read_and_judged() {
+    let volatile = RedisServer::start_with(Durability::None);
+    let p = redis_store(&volatile)
+        .await
+        .persistence()
+        .await
+        .expect("reads settings");
+    assert!(p.is_volatile());
+    assert!(p.describe().contains("no persistence"), "{}", p.describe());
+    let durable = RedisServer::start_with(Durability::Always);
+    let p = redis_store(&durable)
+        .await
+        .persistence()
+        .await
+        .expect("reads settings");
+    assert!(!p.is_volatile());
+    assert!(
+        p.describe().contains("loses nothing acknowledged"),
+        "{}",
+        p.describe()
+    );
+}
+
+#[tokio::test]
+async fn one_round_trip_per_transition_while_a_worker_holds_a_run() {
+    let server = RedisServer::start();
+    // Separate stores, so the worker's round trips are counted on their own.
+    let worker_store = redis_store(&server).await;
+    let client_store = redis_store(&server).await;
+    let worker = register(steadfast::Worker::builder(worker_store.clone()))
+        .resource(support::Journal::default())
+        .lease(Duration::from_secs(5))
+        .build()
+        .expect("builds")
+        .spawn();
+    let client = steadfast::Client::new(client_store.clone());
+    client
+        .start::<branchy>("warm", 6)
+        .await
+        .expect("starts")
+        .result()
+        .await
+        .expect("completes");
+
+    let (worker_before, client_before) = (worker_store.round_trips(), client_store.round_trips());
+    let runs = 20u64;
+    let mut transitions = 0u64;
+    for i in 0..runs {
+        let id = format!("rt-{i}");
+        client
+            .start::<branchy>(&id, 6)
+            .await
+            .expect("starts")
+            .result()
+            .await
+            .expect("completes");
+        transitions += client.history(&id).await.expect("history").len() as u64 - 1;
+    }
+    let worker_trips = worker_store.round_trips() - worker_before;
+    let client_trips = client_store.round_trips() - client_before - runs; // minus the history reads above
+    println!(
+        "{runs} runs, {transitions} transitions ({} per run): worker {worker_trips} round trips \
+         ({:.2} per transition: one commit each, plus a poll and an acquire per run); client {client_trips} \
+         ({:.1} per run: start and wait)",
+        transitions / runs,
+        worker_trips as f64 / transitions as f64,
+        client_trips as f64 / runs as f64,
+    );
+    // One commit per transition while the worker holds the run, plus, per
+    // run, at most a poll (shared when batched) and an acquire, plus the
+    // lease renewals and reclaims of a few seconds.
+    assert!(
+        worker_trips <= transitions + 2 * runs + 10,
+        "{worker_trips} round trips for {transitions} transitions"
+    );
+    worker.shutdown().await.expect("stops");
+}

@@ -1,0 +1,166 @@
+//! A private `redis-server` for one test: a free port on loopback, its own
+//! data directory, killed and removed when dropped. Never touches 6379.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// How the server keeps data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// No persistence: fastest, for tests that never restart Redis.
+    None,
+    /// `appendonly yes`, `appendfsync always`: nothing acknowledged is lost.
+    Always,
+    /// `appendonly yes`, `appendfsync everysec`.
+    EverySec,
+}
+
+pub struct RedisServer {
+    child: Option<Child>,
+    pub port: u16,
+    dir: PathBuf,
+    durability: Durability,
+}
+
+impl RedisServer {
+    /// A server without persistence.
+    pub fn start() -> Self {
+        Self::start_with(Durability::None)
+    }
+
+    pub fn start_with(durability: Durability) -> Self {
+        match Command::new("redis-server").arg("--version").output() {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+                "redis-server is not installed, and the Redis tests start their own: install it \
+                 (Debian/Ubuntu: `apt-get install redis-server`; macOS: `brew install redis`) \
+                 or run `.ci/run`, which installs it"
+            ),
+            Err(e) => panic!("cannot run redis-server: {e}"),
+        }
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!(
+            "steadfast-redis-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).expect("creates the data directory");
+        let mut server = RedisServer {
+            child: None,
+            port,
+            dir,
+            durability,
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new("redis-server");
+        cmd.arg("--port")
+            .arg(self.port.to_string())
+            .arg("--bind")
+            .arg("127.0.0.1")
+            .arg("--dir")
+            .arg(&self.dir)
+            .arg("--save")
+            .arg("")
+            .arg("--logfile")
+            .arg(self.dir.join("redis.log"))
+            .arg("--daemonize")
+            .arg("no");
+        match self.durability {
+            Durability::None => {
+                cmd.arg("--appendonly").arg("no");
+            }
+            Durability::Always => {
+                cmd.arg("--appendonly")
+                    .arg("yes")
+                    .arg("--appendfsync")
+                    .arg("always");
+            }
+            Durability::EverySec => {
+                cmd.arg("--appendonly")
+                    .arg("yes")
+                    .arg("--appendfsync")
+                    .arg("everysec");
+            }
+        }
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starts redis-server");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if ping(self.port) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let log = std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default();
+        panic!("redis-server on port {} did not start:\n{log}", self.port);
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Kills the server with SIGKILL (no chance to save anything).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and data directory.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// Runs `redis-cli` against the server and returns its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .arg("-p")
+            .arg(self.port.to_string())
+            .args(args)
+            .output()
+            .expect("runs redis-cli (installed with redis-server)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binds a free port");
+    let port = listener.local_addr().expect("has an address").port();
+    assert_ne!(port, 6379);
+    port
+}
+
+fn ping(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    if s.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
+}
