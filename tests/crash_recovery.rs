@@ -1,0 +1,393 @@
+//! Crash recovery for real: a worker *process* is killed with SIGKILL at
+//! random moments while it drives hundreds of order sagas, and Redis itself
+//! is killed and restarted mid-run. Every run must settle exactly once, with
+//! a clean history, compensations for exactly the steps that completed, and
+//! re-executed activities carrying the same idempotency key.
+
+mod support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+use steadfast::prelude::*;
+use steadfast::{RedisStore, Status, Store};
+use support::redis_server::{Durability, RedisServer};
+
+/// The error of the crash-test activities.
+#[derive(Debug, Clone, Serialize, Deserialize, thiserror::Error)]
+pub enum CrashError {
+    /// The order cannot be done: not worth retrying.
+    #[error("{0}")]
+    Permanent(String),
+    /// An outside system is unavailable: retried.
+    #[error("{0}")]
+    Transient(String),
+}
+
+impl CrashError {
+    fn is_permanent(&self) -> bool {
+        matches!(self, CrashError::Permanent(_))
+    }
+}
+
+impl From<ActivityError<CrashError>> for CrashError {
+    fn from(e: ActivityError<CrashError>) -> Self {
+        CrashError::Permanent(e.to_string())
+    }
+}
+
+/// Where activities record what they did: a Redis list outside the
+/// steadfast keys, as an outside system would keep it.
+#[derive(Clone)]
+struct ExecLog(redis::aio::ConnectionManager);
+
+const LOG_KEY: &str = "crashtest:executions";
+
+impl ExecLog {
+    /// Records an execution; fails (so the attempt fails and is retried)
+    /// when the log cannot be written, like any side effect.
+    async fn record(&self, ctx: &ActivityContext, what: &str) -> Result<(), CrashError> {
+        let mut conn = self.0.clone();
+        let line = format!("{}|{what}|{}", ctx.workflow_id(), ctx.idempotency_key());
+        conn.rpush::<_, _, ()>(LOG_KEY, line)
+            .await
+            .map_err(|e| CrashError::Transient(format!("the log is unavailable: {e}")))
+    }
+}
+
+/// The side effect happens first; then the activity waits for its
+/// confirmation, which a kill can interrupt: the effect stays, the result is
+/// lost, and the call runs again with the same idempotency key.
+async fn work(ctx: &ActivityContext, delay_ms: u64, what: &str) -> Result<(), CrashError> {
+    ctx.resource::<ExecLog>().record(ctx, what).await?;
+    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+    Ok(())
+}
+
+#[activity(retry(max_attempts = 8, initial_interval = "50ms"), compensate = c_refund)]
+async fn c_charge(
+    ctx: &ActivityContext,
+    order: String,
+    delay_ms: u64,
+) -> Result<String, CrashError> {
+    work(ctx, delay_ms, "charge").await?;
+    Ok(format!("pay-{order}"))
+}
+
+#[activity(retry(max_attempts = 8, initial_interval = "50ms"))]
+async fn c_refund(ctx: &ActivityContext, payment: String) -> Result<(), CrashError> {
+    let _ = payment;
+    work(ctx, 10, "refund").await
+}
+
+#[activity(retry(max_attempts = 8, initial_interval = "50ms"), compensate = c_release)]
+async fn c_reserve(
+    ctx: &ActivityContext,
+    order: String,
+    delay_ms: u64,
+) -> Result<String, CrashError> {
+    work(ctx, delay_ms, "reserve").await?;
+    Ok(format!("res-{order}"))
+}
+
+#[activity(retry(max_attempts = 8, initial_interval = "50ms"))]
+async fn c_release(ctx: &ActivityContext, reservation: String) -> Result<(), CrashError> {
+    let _ = reservation;
+    work(ctx, 10, "release").await
+}
+
+#[activity(retry(max_attempts = 8, initial_interval = "50ms", non_retryable = CrashError::is_permanent))]
+async fn c_ship(
+    ctx: &ActivityContext,
+    order: String,
+    delay_ms: u64,
+    fail: bool,
+) -> Result<String, CrashError> {
+    work(ctx, delay_ms, "ship").await?;
+    if fail {
+        return Err(CrashError::Permanent(format!("no carrier for {order}")));
+    }
+    Ok(format!("trk-{order}"))
+}
+
+/// The order saga, with delays so that kills land mid-run.
+#[workflow(queue = "crash")]
+async fn crash_order(order: String, delay_ms: u64, fail: bool) -> Result<String, CrashError> {
+    let payment = c_charge(order.clone(), delay_ms).await?;
+    let reservation = c_reserve(order.clone(), delay_ms).await?;
+    let tracking = c_ship(order, delay_ms, fail).await?;
+    Ok(format!("{payment}/{reservation}/{tracking}"))
+}
+
+const WORKER_ENV: &str = "STEADFAST_CRASH_WORKER_URL";
+const LEASE: Duration = Duration::from_millis(800);
+
+async fn worker_store(url: &str) -> RedisStore {
+    RedisStore::builder(url)
+        .reclaim_after(LEASE)
+        .check_persistence(false)
+        .connect()
+        .await
+        .expect("connects")
+}
+
+async fn exec_log(url: &str) -> ExecLog {
+    let client = redis::Client::open(url).expect("a valid url");
+    ExecLog(client.get_connection_manager().await.expect("connects"))
+}
+
+fn worker_builder(store: RedisStore, log: ExecLog) -> steadfast::WorkerBuilder {
+    Worker::builder(store)
+        .register::<crash_order>()
+        .resource(log)
+        .lease(LEASE)
+        .concurrency(8)
+        .poll_wait(Duration::from_millis(200))
+}
+
+/// The body of the worker process the crash test starts and kills. Ignored
+/// when run as a test.
+#[test]
+#[ignore = "started as a child process by `sigkilled_workers_lose_nothing_and_repeat_nothing`"]
+fn crash_worker_process() {
+    let Ok(url) = std::env::var(WORKER_ENV) else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    rt.block_on(async {
+        let store = worker_store(&url).await;
+        let log = exec_log(&url).await;
+        worker_builder(store, log)
+            .build()
+            .expect("builds")
+            .run_until(std::future::pending())
+            .await
+            .expect("runs");
+    });
+}
+
+fn spawn_worker(url: &str) -> Child {
+    Command::new(std::env::current_exe().expect("the test binary"))
+        .args([
+            "crash_worker_process",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(WORKER_ENV, url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts a worker process")
+}
+
+/// A small deterministic generator, so a failing run can be replayed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % below
+    }
+}
+
+struct Expected {
+    fails: bool,
+}
+
+async fn start_orders(client: &Client, count: usize, rng: &mut Lcg) -> BTreeMap<String, Expected> {
+    let mut expected = BTreeMap::new();
+    for i in 0..count {
+        let id = format!("o-{i:03}");
+        let fails = i % 5 == 0;
+        let delay = 20 + rng.next(60);
+        client
+            .start::<crash_order>(&id, (id.clone(), delay, fails))
+            .await
+            .expect("starts");
+        expected.insert(id, Expected { fails });
+    }
+    expected
+}
+
+async fn wait_all_settled(store: &RedisStore, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let active = store.active_runs().await.expect("lists active runs");
+        if active.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} runs still active: {:?}",
+            active.len(),
+            &active[..active.len().min(5)]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Checks every run; returns how many activity executions were repeats.
+async fn verify(store: &RedisStore, url: &str, expected: &BTreeMap<String, Expected>) -> usize {
+    let mut conn = exec_log(url).await.0;
+    let lines: Vec<String> = conn.lrange(LOG_KEY, 0, -1).await.expect("reads the log");
+    // run -> activity -> key -> executions
+    let mut log: HashMap<String, BTreeMap<String, BTreeMap<String, usize>>> = HashMap::new();
+    for line in &lines {
+        let parts: Vec<&str> = line.splitn(3, '|').collect();
+        let [run, what, key] = parts.as_slice() else {
+            panic!("bad log line {line}")
+        };
+        *log.entry((*run).to_owned())
+            .or_default()
+            .entry((*what).to_owned())
+            .or_default()
+            .entry((*key).to_owned())
+            .or_default() += 1;
+    }
+    let mut repeats = 0;
+    for (id, exp) in expected {
+        let env = store
+            .load(id)
+            .await
+            .expect("loads")
+            .expect("the run exists");
+        let want = if exp.fails {
+            Status::Failed
+        } else {
+            Status::Completed
+        };
+        assert_eq!(env.status, want, "{id}: {:?}", env.reason);
+
+        // A clean history: one entry per transition, in order, settled once.
+        let history = store.history(id).await.expect("history");
+        let seqs: Vec<u64> = history.iter().map(|h| h.seq).collect();
+        let clean: Vec<u64> = (0..history.len() as u64).collect();
+        assert_eq!(
+            seqs, clean,
+            "{id}: a transition was committed twice or lost"
+        );
+        let settled = history.iter().filter(|h| h.status.is_settled()).count();
+        assert_eq!(settled, 1, "{id} settled {settled} times");
+        assert_eq!(history.last().map(|h| h.seq), Some(env.seq));
+
+        let acts = log.get(id).cloned().unwrap_or_default();
+        let keys = |what: &str| -> Vec<String> {
+            acts.get(what)
+                .map(|k| k.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        // Each forward step has one idempotency key, however often it ran.
+        let charge = keys("charge");
+        let reserve = keys("reserve");
+        assert_eq!(charge.len(), 1, "{id}: charge keys {charge:?}");
+        assert_eq!(reserve.len(), 1, "{id}: reserve keys {reserve:?}");
+        // Compensations ran for exactly the steps that completed.
+        let mut undone: Vec<String> = keys("refund");
+        undone.extend(keys("release"));
+        undone.sort();
+        if exp.fails {
+            let mut want = vec![
+                format!("{}/undo", charge[0]),
+                format!("{}/undo", reserve[0]),
+            ];
+            want.sort();
+            assert_eq!(undone, want, "{id}");
+        } else {
+            assert!(
+                undone.is_empty(),
+                "{id} compensated a completed order: {undone:?}"
+            );
+        }
+        for by_key in acts.values() {
+            for n in by_key.values() {
+                repeats += n - 1;
+            }
+        }
+    }
+    repeats
+}
+
+#[tokio::test]
+async fn sigkilled_workers_lose_nothing_and_repeat_nothing() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let store = worker_store(&url).await;
+    let client = Client::new(store.clone());
+    let mut rng = Lcg(0x5eed_0042);
+    let expected = start_orders(&client, 250, &mut rng).await;
+
+    let started = Instant::now();
+    let mut kills = 0;
+    loop {
+        let mut worker = spawn_worker(&url);
+        let pause = Duration::from_millis(400 + rng.next(800));
+        tokio::time::sleep(pause).await;
+        let active = store.active_runs().await.expect("lists").len();
+        if active > 0 && kills < 6 {
+            worker.kill().expect("SIGKILL");
+            worker.wait().expect("reaped");
+            kills += 1;
+            println!("kill {kills}: SIGKILL after {pause:?}, {active} runs still active");
+            continue;
+        }
+        wait_all_settled(&store, Duration::from_secs(120)).await;
+        worker.kill().expect("stops the last worker");
+        worker.wait().expect("reaped");
+        break;
+    }
+    assert!(kills >= 5, "only {kills} kills landed while work remained");
+    let repeats = verify(&store, &url, &expected).await;
+    assert!(
+        repeats > 0,
+        "kills mid-activity should have made some calls run again"
+    );
+    println!(
+        "{} runs settled exactly once after {kills} SIGKILLs in {:?}; {repeats} activity executions were \
+         repeats of an interrupted call, each with the call's own idempotency key",
+        expected.len(),
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_redis_restart_loses_nothing_acknowledged() {
+    let mut server = RedisServer::start_with(Durability::Always);
+    let url = server.url();
+    let store = worker_store(&url).await;
+    let client = Client::new(store.clone());
+    let mut rng = Lcg(0x0da7_a5e7);
+    let expected = start_orders(&client, 100, &mut rng).await;
+    let worker = worker_builder(store.clone(), exec_log(&url).await)
+        .build()
+        .expect("builds")
+        .spawn();
+
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let before = store.active_runs().await.expect("lists").len();
+    assert!(before > 0, "the restart must land mid-run");
+    server.kill();
+    println!("Redis killed with {before} runs active");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    server.restart();
+    println!("Redis restarted");
+
+    wait_all_settled(&store, Duration::from_secs(120)).await;
+    let repeats = verify(&store, &url, &expected).await;
+    println!(
+        "{} runs settled after a Redis restart; {repeats} repeated executions",
+        expected.len()
+    );
+    worker
+        .shutdown()
+        .await
+        .expect("the worker survived the outage");
+}
