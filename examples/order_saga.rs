@@ -1,19 +1,20 @@
-//! Run: `cargo run --example order_saga -- --store memory` (add `--fail-at ship` to watch the saga undo itself).
+//! Run: `cargo run --example order_saga` (Redis at `REDIS_URL`, default `redis://127.0.0.1:6379`), or `-- --store memory` without Redis; add `--fail-at ship` to watch the saga undo itself.
 //!
 //! The order saga: charge the card, reserve the inventory, ship. Every step
 //! is an activity with a timeout and bounded retries; charging and reserving
 //! declare their compensations, so when a later step fails for good the
 //! completed steps are undone, newest first. The program prints what each
-//! activity does, then the run's checkpoints and its final status.
+//! activity does, then the run's checkpoints, its final status, and (with
+//! Redis) the `redis-cli` commands that show the same data.
 
 use std::process::ExitCode;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use serde::{Deserialize, Serialize};
 use steadfast::prelude::*;
-use steadfast::{Status, Store};
+use steadfast::{RedisStore, Status, Store};
 
 /// A payment made at the provider.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -157,8 +158,10 @@ pub async fn order(order_id: String) -> Result<String, OrderError> {
     ))
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum StoreKind {
+    /// Checkpoint to Redis at `--redis-url`.
+    Redis,
     /// Keep checkpoints in process memory (no setup; nothing survives the process).
     Memory,
 }
@@ -167,14 +170,17 @@ enum StoreKind {
 #[derive(Debug, Parser)]
 struct Args {
     /// Where checkpoints are kept.
-    #[arg(long, value_enum, default_value = "memory")]
+    #[arg(long, value_enum, default_value = "redis")]
     store: StoreKind,
+    /// The Redis server.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
     /// Make this activity fail on every attempt (repeat for several).
     #[arg(long, value_parser = ["charge_card", "reserve_inventory", "ship", "refund", "release_inventory"])]
     fail_at: Vec<String>,
-    /// The order (and workflow) id.
-    #[arg(long, default_value = "order-42")]
-    order_id: String,
+    /// The order (and workflow) id; with Redis, a fresh one by default.
+    #[arg(long)]
+    order_id: Option<String>,
     /// Print the workflow's states and state graph, and exit.
     #[arg(long)]
     describe: bool,
@@ -220,32 +226,73 @@ pub fn describe() -> String {
     out
 }
 
+/// Registers the order saga, with the shop failing at `fail_at`.
+pub fn configure(
+    builder: steadfast::WorkerBuilder,
+    fail_at: Vec<String>,
+) -> steadfast::WorkerBuilder {
+    builder.register::<order>().resource(Shop {
+        fail_at,
+        calls: Mutex::new(0),
+    })
+}
+
+async fn open_store(args: &Args) -> Result<Arc<dyn Store>, ExitCode> {
+    match args.store {
+        StoreKind::Memory => Ok(Arc::new(MemoryStore::new())),
+        StoreKind::Redis => match RedisStore::connect(&args.redis_url).await {
+            Ok(store) => {
+                if let Ok(p) = store.persistence().await {
+                    println!("Redis persistence: {}", p.describe());
+                }
+                Ok(Arc::new(store))
+            }
+            Err(e) => {
+                eprintln!(
+                    "error: {e}\n\n  start a Redis:          redis-server --appendonly yes\n  \
+                     or point to another:   REDIS_URL=redis://host:port cargo run --example order_saga\n  \
+                     or run without Redis:  cargo run --example order_saga -- --store memory"
+                );
+                Err(ExitCode::from(2))
+            }
+        },
+    }
+}
+
 async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     if args.describe {
         print!("{}", describe());
         return Ok(ExitCode::SUCCESS);
     }
-    let store = match args.store {
-        StoreKind::Memory => MemoryStore::new(),
+    let store = match open_store(&args).await {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
     };
-    println!("order saga for {} (store: {:?})", args.order_id, args.store);
+    let order_id = match (&args.order_id, args.store) {
+        (Some(id), _) => id.clone(),
+        (None, StoreKind::Memory) => "order-42".to_owned(),
+        (None, StoreKind::Redis) => format!("order-{}", steadfast::wall_clock_ms() / 1000),
+    };
+    println!("order saga for {order_id} (store: {:?})", args.store);
     for a in &args.fail_at {
         println!("every attempt of `{a}` will fail");
     }
-    let worker = Worker::builder(store.clone())
-        .register::<order>()
-        .resource(Shop {
-            fail_at: args.fail_at.clone(),
-            calls: Mutex::new(0),
-        })
-        .build()?
-        .spawn();
-    let client = Client::new(store.clone());
+    let worker = configure(
+        Worker::builder_shared(Arc::clone(&store)),
+        args.fail_at.clone(),
+    )
+    .build()?
+    .spawn();
+    let client = Client::new_shared(Arc::clone(&store));
 
     println!("\nactivities:");
-    let run = client
-        .start::<order>(&args.order_id, args.order_id.clone())
-        .await?;
+    let existed = client.describe(&order_id).await?.is_some();
+    let run = client.start::<order>(&order_id, order_id.clone()).await?;
+    if existed {
+        println!(
+            "  (none: run `{order_id}` already exists, and the workflow id is its idempotency key)"
+        );
+    }
     let result = run.result_within(Duration::from_secs(60)).await;
 
     println!("\ncheckpoints:");
@@ -277,6 +324,18 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     worker.shutdown().await?;
     if env.status == Status::CompensationFailed {
         println!("compensations still to run: {}", env.compensations.len());
+    }
+    if args.store == StoreKind::Redis {
+        let port = args
+            .redis_url
+            .trim_end_matches('/')
+            .rsplit(':')
+            .next()
+            .unwrap_or("6379");
+        println!("\ninspect it with redis-cli:");
+        println!("  redis-cli -p {port} HGETALL 'steadfast:{{s0}}:wf:{order_id}'");
+        println!("  redis-cli -p {port} XRANGE 'steadfast:{{s0}}:hist:{order_id}' - +");
+        println!("run it again with `--order-id {order_id}`: the same id starts nothing new.");
     }
     Ok(code)
 }

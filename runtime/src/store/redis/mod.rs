@@ -922,8 +922,11 @@ fn pairs(v: Value) -> HashMap<String, String> {
     }
 }
 
+/// A stream entry: its id and fields.
+type Entry = (String, HashMap<String, String>);
+
 /// Stream entries `[[id, [field, value, ...]], ...]`.
-fn entries(v: Value) -> Vec<(String, HashMap<String, String>)> {
+fn entries(v: Value) -> Vec<Entry> {
     values(v)
         .into_iter()
         .filter_map(|e| {
@@ -935,7 +938,7 @@ fn entries(v: Value) -> Vec<(String, HashMap<String, String>)> {
 }
 
 /// An `XREADGROUP` reply: `[[stream, entries], ...]` (or a map in RESP3).
-fn stream_entries(v: Value) -> Vec<(String, Vec<(String, HashMap<String, String>)>)> {
+fn stream_entries(v: Value) -> Vec<(String, Vec<Entry>)> {
     match v {
         Value::Map(kvs) => kvs
             .into_iter()

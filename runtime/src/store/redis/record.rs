@@ -258,18 +258,21 @@ mod tests {
         map.insert("state".into(), "{not json".into());
         assert!(
             parse(&map)
-                .unwrap_err()
+                .expect_err("does not read")
                 .contains("field `state` is not JSON")
         );
         let mut map = as_map(creation_fields(&sample()));
         map.insert("status".into(), "sleeping".into());
         assert!(
             parse(&map)
-                .unwrap_err()
+                .expect_err("does not read")
                 .contains("`sleeping`, not a known status")
         );
         let mut map = as_map(creation_fields(&sample()));
         map.remove("seq");
-        assert_eq!(parse(&map).unwrap_err(), "field `seq` is missing");
+        assert_eq!(
+            parse(&map).expect_err("does not read"),
+            "field `seq` is missing"
+        );
     }
 }
