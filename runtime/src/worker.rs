@@ -16,6 +16,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::crash::CrashPlan;
 use crate::engine::{Engine, Halt};
 use crate::registry::Registry;
+use crate::store::Acquired;
 use crate::resources::Resources;
 use crate::store::Store;
 use crate::workflow::Workflow;
@@ -311,6 +312,7 @@ impl Worker {
                     }
                 }
             };
+            let mut fresh = Vec::with_capacity(tasks.len());
             for task in tasks {
                 // A second task for a run this worker drives: the driver
                 // will see whatever it announces; only the driver's own task
@@ -325,11 +327,30 @@ impl Worker {
                         if let Err(e) = engine.store.ack(&task).await {
                             debug!(error = %e, "could not acknowledge a duplicate task");
                         }
-                        continue;
                     }
-                    Some(false) => continue,
-                    None => {}
+                    Some(false) => {}
+                    None => fresh.push(task),
                 }
+            }
+            if fresh.is_empty() {
+                continue;
+            }
+            // One round trip leases the whole batch.
+            let acquired = match engine
+                .store
+                .acquire_many(&fresh, &engine.worker_id, engine.lease_for)
+                .await
+            {
+                Ok(a) => a,
+                Err(e) => {
+                    warn!(error = %e, tasks = fresh.len(), "acquiring runs failed; their tasks will be delivered again");
+                    continue;
+                }
+            };
+            for (task, acquired) in fresh.into_iter().zip(acquired) {
+                let Acquired::Held(lease, envelope) = acquired else {
+                    continue;
+                };
                 let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
                     break;
                 };
@@ -338,7 +359,7 @@ impl Worker {
                 let in_progress = Arc::clone(&in_progress);
                 runs.spawn(async move {
                     let id = task.workflow_id.clone();
-                    engine.handle(task).await;
+                    engine.handle(task, lease, envelope).await;
                     lock(&in_progress).remove(&id);
                     drop(permit);
                 });

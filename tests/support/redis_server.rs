@@ -109,6 +109,11 @@ impl RedisServer {
         panic!("redis-server on port {} did not start:\n{log}", self.port);
     }
 
+    /// The server process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }

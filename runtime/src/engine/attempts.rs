@@ -3,8 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
 use serde_json::Value;
-use tokio::task::JoinHandle;
 
 use crate::activity::{ActivityContext, ActivityError, ActivityFailure, CompensationCall};
 use crate::registry::{AttemptResult, ErasedActivity};
@@ -39,16 +41,17 @@ pub(crate) enum AttemptEnd {
     Broken(String),
 }
 
-/// Runs one attempt in its own task, so that a panic is caught and a
-/// timeout cancels it (the task is aborted, dropping the activity's future).
+/// Runs one attempt: a panic is caught and is a failed attempt; a timeout
+/// cancels it (its future is dropped, so the activity stops at its next
+/// await); dropping the drive (a shutdown, a simulated crash) cancels it too.
 pub(crate) async fn run_attempt(
     activity: &Arc<dyn ErasedActivity>,
     input: Value,
     ctx: ActivityContext,
     timeout: Duration,
 ) -> AttemptEnd {
-    let mut task = AbortOnDrop(tokio::spawn(activity.attempt(input, ctx)));
-    match tokio::time::timeout(timeout, &mut task.0).await {
+    let attempt = AssertUnwindSafe(activity.attempt(input, ctx)).catch_unwind();
+    match tokio::time::timeout(timeout, attempt).await {
         Ok(Ok(AttemptResult::Succeeded {
             output,
             compensation,
@@ -66,12 +69,8 @@ pub(crate) async fn run_attempt(
             retryable,
         }),
         Ok(Ok(AttemptResult::Broken(reason))) => AttemptEnd::Broken(reason),
-        Ok(Err(join)) => {
-            let message = if join.is_panic() {
-                panic_message(join.into_panic().as_ref())
-            } else {
-                "the attempt was cancelled".to_owned()
-            };
+        Ok(Err(panic)) => {
+            let message = panic_message(panic.as_ref());
             AttemptEnd::Failed(Failure {
                 message: format!("panicked: {message}"),
                 cause: ActivityFailure::Panicked(message),
@@ -113,16 +112,6 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         s.clone()
     } else {
         "a panic with a non-text payload".to_owned()
-    }
-}
-
-/// Aborts the task when dropped, so an abandoned drive (a simulated crash,
-/// a shutdown) does not leave its activity running.
-struct AbortOnDrop<T>(JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

@@ -25,7 +25,7 @@ use crate::crash::{CrashPlan, CrashPoint};
 use crate::envelope::{CompensationEntry, Envelope, Pending, Status};
 use crate::registry::{AnyState, ErasedActivity, ErasedTransition, ErasedWorkflow, Registry};
 use crate::resources::Resources;
-use crate::store::{Acquired, Commit, Lease, Store, StoreError, Task};
+use crate::store::{Commit, Lease, Store, StoreError, Task};
 use crate::workflow::{Command, Resume};
 
 pub(crate) use attempts::panic_message;
@@ -88,23 +88,13 @@ enum DriveError {
 }
 
 impl Engine {
-    /// Acquires the task's run and drives it as far as it goes.
-    pub(crate) async fn handle(self: &Arc<Self>, task: Task) {
-        let acquired = match self
-            .store
-            .acquire(&task, &self.worker_id, self.lease_for)
-            .await
-        {
-            Ok(a) => a,
-            Err(e) => {
-                warn!(workflow_id = %task.workflow_id, error = %e, "acquire failed; the task will be delivered again");
-                return;
-            }
-        };
-        let (lease, envelope) = match acquired {
-            Acquired::Held(lease, envelope) => (lease, envelope),
-            Acquired::Busy | Acquired::Settled | Acquired::Missing => return,
-        };
+    /// Drives a run whose lease was just acquired, as far as it goes.
+    pub(crate) async fn handle(
+        self: &Arc<Self>,
+        task: Task,
+        lease: Lease,
+        envelope: Result<Box<Envelope>, String>,
+    ) {
         let _renewal = self.keep_lease(&lease);
         let result = match envelope {
             Ok(_) if task.deliveries > self.max_deliveries => Err(DriveError::Park(format!(

@@ -211,6 +211,21 @@ pub trait Store: Send + Sync + 'static {
         lease_for: Duration,
     ) -> Result<Acquired, StoreError>;
 
+    /// Acquires the runs of a batch of tasks, one answer per task, in
+    /// order. Stores that can do it in one round trip override this.
+    async fn acquire_many(
+        &self,
+        tasks: &[Task],
+        worker: &str,
+        lease_for: Duration,
+    ) -> Result<Vec<Acquired>, StoreError> {
+        let mut out = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            out.push(self.acquire(task, worker, lease_for).await?);
+        }
+        Ok(out)
+    }
+
     /// Commits one transition atomically: checks the fence and the sequence
     /// number before writing anything, then writes the envelope, appends
     /// the history entry and, when `commit.release` is set, releases the

@@ -530,6 +530,12 @@ impl RedisStore {
 #[async_trait]
 impl Store for RedisStore {
     async fn start(&self, envelope: Envelope) -> Result<Started, StoreError> {
+        // Subscribe to settles first, so that a client waiting for this run
+        // needs no read before the notification (see `wait_settled`).
+        self.inner
+            .waiters
+            .ensure_listening(&self.inner.client, &self.inner.keys.settled_pattern())
+            .await;
         let keys = &self.inner.keys;
         let id = &envelope.id;
         let stream = keys.tasks_of(id, &envelope.queue);
@@ -552,7 +558,10 @@ impl Store for RedisStore {
             .map_err(store_error)?;
         let mut parts = values(reply).into_iter();
         match parts.next().map(text).as_deref() {
-            Some("created") => Ok(Started::Created),
+            Some("created") => {
+                self.inner.waiters.started(id);
+                Ok(Started::Created)
+            }
             Some("existing") => {
                 let fields = pairs(parts.next().unwrap_or(Value::Nil));
                 let existing =
@@ -594,45 +603,54 @@ impl Store for RedisStore {
         Ok(tasks)
     }
 
-    async fn acquire(
-        &self,
-        task: &Task,
-        worker: &str,
-        lease_for: Duration,
-    ) -> Result<Acquired, StoreError> {
+    async fn acquire(&self, task: &Task, worker: &str, lease_for: Duration) -> Result<Acquired, StoreError> {
+        let mut all = self.acquire_many(std::slice::from_ref(task), worker, lease_for).await?;
+        all.pop().ok_or_else(|| unexpected("acquire", None))
+    }
+
+    /// One script call per shard for the whole batch.
+    async fn acquire_many(&self, tasks: &[Task], worker: &str, lease_for: Duration) -> Result<Vec<Acquired>, StoreError> {
         let keys = &self.inner.keys;
-        let id = &task.workflow_id;
-        let mut conn = self.inner.conn.clone();
-        let reply: Value = self
-            .inner
-            .scripts
-            .acquire
-            .key(keys.run(id))
-            .key(keys.tasks_of(id, &task.queue))
-            .arg(worker)
-            .arg(millis(lease_for))
-            .arg(&task.receipt)
-            .arg(GROUP)
-            .invoke_async(self.counted(&mut conn))
-            .await
-            .map_err(store_error)?;
-        let mut parts = values(reply).into_iter();
-        match parts.next().map(text).as_deref() {
-            Some("held") => {
-                let fence: u64 = parts
-                    .next()
-                    .map(text)
-                    .and_then(|f| f.parse().ok())
-                    .unwrap_or(0);
-                let fields = pairs(parts.next().unwrap_or(Value::Nil));
-                let lease = Lease::new(id.clone(), worker.to_owned(), fence, task.clone());
-                Ok(Acquired::Held(lease, record::parse(&fields).map(Box::new)))
-            }
-            Some("busy") => Ok(Acquired::Busy),
-            Some("settled") => Ok(Acquired::Settled),
-            Some("missing") => Ok(Acquired::Missing),
-            other => Err(unexpected("acquire", other)),
+        let mut answers: Vec<Option<Acquired>> = tasks.iter().map(|_| None).collect();
+        let mut by_shard: HashMap<u32, Vec<usize>> = HashMap::new();
+        for (i, t) in tasks.iter().enumerate() {
+            by_shard.entry(keys.shard_of(&t.workflow_id)).or_default().push(i);
         }
+        for indexes in by_shard.values() {
+            let mut invocation = self.inner.scripts.acquire.prepare_invoke();
+            for &i in indexes {
+                invocation.key(keys.run(&tasks[i].workflow_id));
+            }
+            for &i in indexes {
+                invocation.key(keys.tasks_of(&tasks[i].workflow_id, &tasks[i].queue));
+            }
+            invocation.arg(worker).arg(millis(lease_for)).arg(GROUP);
+            for &i in indexes {
+                invocation.arg(&tasks[i].receipt);
+            }
+            let mut conn = self.inner.conn.clone();
+            let reply: Value = invocation.invoke_async(self.counted(&mut conn)).await.map_err(store_error)?;
+            for (&i, answer) in indexes.iter().zip(values(reply)) {
+                let task = &tasks[i];
+                let mut parts = values(answer).into_iter();
+                answers[i] = Some(match parts.next().map(text).as_deref() {
+                    Some("held") => {
+                        let fence: u64 = parts.next().map(text).and_then(|f| f.parse().ok()).unwrap_or(0);
+                        let fields = pairs(parts.next().unwrap_or(Value::Nil));
+                        let lease = Lease::new(task.workflow_id.clone(), worker.to_owned(), fence, task.clone());
+                        Acquired::Held(lease, record::parse(&fields).map(Box::new))
+                    }
+                    Some("busy") => Acquired::Busy,
+                    Some("settled") => Acquired::Settled,
+                    Some("missing") => Acquired::Missing,
+                    other => return Err(unexpected("acquire", other)),
+                });
+            }
+        }
+        answers
+            .into_iter()
+            .map(|a| a.ok_or_else(|| unexpected("acquire", None)))
+            .collect()
     }
 
     async fn commit(
@@ -670,7 +688,8 @@ impl Store for RedisStore {
             .arg(env.status.as_str())
             .arg(&commit.event)
             .arg(env.updated_at_ms)
-            .arg(set.len());
+            .arg(set.len())
+            .arg(settled_message(env));
         for (field, value) in set {
             invocation.arg(field).arg(value);
         }
@@ -830,19 +849,30 @@ impl Store for RedisStore {
             .ensure_listening(&self.inner.client, &self.inner.keys.settled_pattern())
             .await;
         let mine = waiters.register(workflow_id);
+        // A run this store started while subscribed cannot have settled
+        // unseen: skip the first read, unless its settle was already seen.
+        let mut look = !waiters.watched_since_start(workflow_id);
         loop {
             let mut settled = std::pin::pin!(mine.notified());
             settled.as_mut().enable();
             let mut resubscribed = std::pin::pin!(waiters.everyone().notified());
             resubscribed.as_mut().enable();
-            // A running record that does not read is not settled: a worker
-            // will park it, and its park wakes us.
-            match self.load(workflow_id).await {
-                Ok(Some(env)) if !env.status.is_settled() => {}
-                Ok(current) => return Ok(current),
-                Err(StoreError::Corrupt { .. }) => {}
-                Err(e) => return Err(e),
+            match waiters.seen_settled(workflow_id) {
+                Some(Some(env)) => return Ok(Some(env)),
+                Some(None) => look = true,
+                None => {}
             }
+            if look {
+                // A running record that does not read is not settled: a
+                // worker will park it, and its park wakes us.
+                match self.load(workflow_id).await {
+                    Ok(Some(env)) if !env.status.is_settled() => {}
+                    Ok(current) => return Ok(current),
+                    Err(StoreError::Corrupt { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            look = true;
             // A slow safety net: notifications are the way runs are seen to
             // settle; this only bounds the cost of one that got lost.
             let safety = tokio::time::sleep(Duration::from_secs(30));
@@ -853,6 +883,19 @@ impl Store for RedisStore {
                 _ = tokio::time::sleep_until(deadline) => return self.load(workflow_id).await,
             }
         }
+    }
+}
+
+/// What the commit of a settling run publishes: its id and, when small, the
+/// settled checkpoint itself, so that a waiting client needs no read.
+fn settled_message(env: &Envelope) -> String {
+    const INLINE_LIMIT: usize = 16 * 1024;
+    if !env.status.is_settled() {
+        return String::new();
+    }
+    match serde_json::to_string(env) {
+        Ok(json) if json.len() <= INLINE_LIMIT => format!("{}\n{json}", env.id),
+        _ => env.id.clone(),
     }
 }
 

@@ -2,7 +2,8 @@
 //! the id of every run that settles; one subscription per store dispatches
 //! it to the waiters of that id.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -11,9 +12,22 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
+use crate::envelope::Envelope;
+
+/// How many recently settled ids, and recently started ids, are remembered.
+const REMEMBERED: usize = 65_536;
+
 /// Waiters by run id, and the subscription feeding them.
 pub(crate) struct Waiters {
     by_id: Mutex<HashMap<String, Weak<Notify>>>,
+    /// Ids seen settling since the subscription (re)started, so that a run
+    /// that settles before its waiter registers is not missed.
+    recent: Mutex<Remembered>,
+    /// Ids this store started while subscribed, with the subscription's
+    /// epoch: their waiters need not read the run before waiting.
+    started: Mutex<HashMap<String, u64>>,
+    /// Incremented whenever the subscription (re)starts.
+    epoch: AtomicU64,
     /// Woken when the subscription (re)starts: a message may have been
     /// missed while it was down, so every waiter looks again.
     everyone: Notify,
@@ -25,6 +39,9 @@ impl Waiters {
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(Waiters {
             by_id: Mutex::new(HashMap::new()),
+            recent: Mutex::new(Remembered::default()),
+            started: Mutex::new(HashMap::new()),
+            epoch: AtomicU64::new(0),
             everyone: Notify::new(),
             subscribed: watch::channel(false).0,
             listener: Mutex::new(None),
@@ -49,6 +66,61 @@ impl Waiters {
 
     pub(crate) fn everyone(&self) -> &Notify {
         &self.everyone
+    }
+
+    /// Notes that this store started `id` while the subscription was up.
+    pub(crate) fn started(&self, id: &str) {
+        if !*self.subscribed.borrow() {
+            return;
+        }
+        let mut started = self.started.lock().unwrap_or_else(|e| e.into_inner());
+        if started.len() >= REMEMBERED {
+            started.clear();
+        }
+        started.insert(id.to_owned(), self.epoch.load(Ordering::SeqCst));
+    }
+
+    /// Whether a settle of `id` cannot have been missed: this store started
+    /// it while subscribed, and the subscription has not been interrupted
+    /// since. Forgets the start.
+    pub(crate) fn watched_since_start(&self, id: &str) -> bool {
+        let started = self.started.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        started == Some(self.epoch.load(Ordering::SeqCst)) && *self.subscribed.borrow()
+    }
+
+    /// Whether `id` was seen settling since the subscription (re)started:
+    /// `Some(Some(envelope))` when the notification carried the settled
+    /// checkpoint, `Some(None)` when it carried only the id.
+    /// A carried checkpoint is handed out once.
+    pub(crate) fn seen_settled(&self, id: &str) -> Option<Option<Envelope>> {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = recent.seen.get_mut(id)?;
+        Some(entry.take())
+    }
+
+    /// Handles a notification: `id`, or `id\n<settled checkpoint as JSON>`.
+    fn on_message(&self, payload: &str) {
+        let (id, json) = match payload.split_once('\n') {
+            Some((id, json)) => (id, Some(json)),
+            None => (payload, None),
+        };
+        // Keep the checkpoint only for runs someone here waits for, or will.
+        let wanted = self
+            .started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(id)
+            || self
+                .by_id
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(id)
+                .is_some_and(|w| w.strong_count() > 0);
+        let envelope = json
+            .filter(|_| wanted)
+            .and_then(|j| serde_json::from_str::<Envelope>(j).ok());
+        self.recent.lock().unwrap_or_else(|e| e.into_inner()).add(id, envelope);
+        self.wake(id);
     }
 
     fn wake(&self, id: &str) {
@@ -100,6 +172,8 @@ async fn listen(waiters: Weak<Waiters>, client: redis::Client, pattern: String) 
                 Ok(()) => {
                     backoff = Duration::from_millis(100);
                     let Some(w) = waiters.upgrade() else { return };
+                    w.epoch.fetch_add(1, Ordering::SeqCst);
+                    w.recent.lock().unwrap_or_else(|e| e.into_inner()).clear();
                     w.subscribed.send_replace(true);
                     w.everyone.notify_waiters();
                     drop(w);
@@ -107,7 +181,7 @@ async fn listen(waiters: Weak<Waiters>, client: redis::Client, pattern: String) 
                     while let Some(msg) = messages.next().await {
                         let Some(w) = waiters.upgrade() else { return };
                         match msg.get_payload::<String>() {
-                            Ok(id) => w.wake(&id),
+                            Ok(payload) => w.on_message(&payload),
                             Err(e) => {
                                 debug!(error = %e, "ignoring a settled message that is not text")
                             }
@@ -122,10 +196,36 @@ async fn listen(waiters: Weak<Waiters>, client: redis::Client, pattern: String) 
         match waiters.upgrade() {
             Some(w) => {
                 w.subscribed.send_replace(false);
+                w.epoch.fetch_add(1, Ordering::SeqCst);
             }
             None => return,
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Recently settled runs, forgetting the oldest.
+#[derive(Default)]
+struct Remembered {
+    seen: HashMap<String, Option<Envelope>>,
+    order: VecDeque<String>,
+}
+
+impl Remembered {
+    fn add(&mut self, id: &str, envelope: Option<Envelope>) {
+        if self.seen.insert(id.to_owned(), envelope).is_none() {
+            self.order.push_back(id.to_owned());
+            if self.order.len() > REMEMBERED {
+                if let Some(old) = self.order.pop_front() {
+                    self.seen.remove(&old);
+                }
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.seen.clear();
+        self.order.clear();
     }
 }

@@ -14,3 +14,29 @@ local function drop_task(stream, group, receipt)
 end
 
 local settled_statuses = {completed = true, failed = true, compensation_failed = true, parked = true}
+
+-- Takes the lease on one run for one task (see acquire.lua).
+local function acquire_one(run, stream, worker, lease_ms, receipt, group)
+  if redis.call('EXISTS', run) == 0 then
+    drop_task(stream, group, receipt)
+    return {'missing'}
+  end
+  local cur = redis.call('HMGET', run, 'status', 'lease_owner', 'lease_until', 'lease_receipt')
+  if cur[1] and settled_statuses[cur[1]] then
+    drop_task(stream, group, receipt)
+    return {'settled'}
+  end
+  local now = now_ms()
+  if cur[2] and cur[2] ~= worker and tonumber(cur[3] or '0') > now then
+    -- A duplicate task can go; the holder's own task must stay, so that it
+    -- is delivered again if the holder dies.
+    if cur[4] ~= receipt then
+      drop_task(stream, group, receipt)
+    end
+    return {'busy'}
+  end
+  local fence = redis.call('HINCRBY', run, 'fence', 1)
+  redis.call('HSET', run, 'lease_owner', worker, 'lease_until', tostring(now + tonumber(lease_ms)),
+    'lease_receipt', receipt)
+  return {'held', tostring(fence), redis.call('HGETALL', run)}
+end
