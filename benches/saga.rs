@@ -69,12 +69,28 @@ async fn order(order_id: String) -> Result<String, BenchError> {
     Ok(format!("{payment}/{reservation}/{tracking}"))
 }
 
+#[activity]
+async fn noop_step(i: u32) -> Result<u32, BenchError> {
+    Ok(i)
+}
+
+/// `n` steps, carrying `payload` in every state (for the cost of steps and
+/// of state size).
+#[workflow(queue = "bench")]
+async fn steps(n: u32, payload: String) -> Result<usize, BenchError> {
+    for i in 0..n {
+        noop_step(i).await?;
+    }
+    Ok(payload.len())
+}
+
 /// Transitions committed per order saga run: start, three activities.
 const TRANSITIONS_PER_RUN: u64 = 4;
 
 struct Options {
     quick: bool,
     scaling: bool,
+    sweeps: bool,
     workflows: usize,
     concurrency: usize,
     workers: usize,
@@ -93,7 +109,11 @@ impl Options {
                 .and_then(|i| args.get(i + 1))
                 .and_then(|v| v.parse().ok())
         };
-        let modes = match args.iter().position(|a| a == "--modes").and_then(|i| args.get(i + 1)) {
+        let modes = match args
+            .iter()
+            .position(|a| a == "--modes")
+            .and_then(|i| args.get(i + 1))
+        {
             Some(m) => m
                 .split(',')
                 .map(|m| match m {
@@ -108,6 +128,7 @@ impl Options {
         Options {
             quick,
             scaling: !args.iter().any(|a| a == "--no-scaling"),
+            sweeps: !args.iter().any(|a| a == "--no-sweeps"),
             workflows: value("--workflows").unwrap_or(if quick { 4_000 } else { 20_000 }),
             concurrency: value("--concurrency").unwrap_or(100),
             workers: value("--workers").unwrap_or(1),
@@ -124,7 +145,12 @@ fn cpu_seconds(pid: &str) -> f64 {
     // Fields after the command name (which is in parentheses).
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 of the line; 12 and 13 here.
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -193,7 +219,12 @@ async fn store(server: &RedisServer) -> RedisStore {
 
 /// Runs `count` sagas with `concurrency` in flight; returns the elapsed time
 /// and each run's start-to-result latency.
-async fn load(client: &Client, prefix: &str, count: usize, concurrency: usize) -> (Duration, Vec<Duration>) {
+async fn load(
+    client: &Client,
+    prefix: &str,
+    count: usize,
+    concurrency: usize,
+) -> (Duration, Vec<Duration>) {
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -210,7 +241,10 @@ async fn load(client: &Client, prefix: &str, count: usize, concurrency: usize) -
                 }
                 let id = format!("{prefix}-{i}");
                 let t = Instant::now();
-                let run = client.start::<order>(&id, id.clone()).await.expect("starts");
+                let run = client
+                    .start::<order>(&id, id.clone())
+                    .await
+                    .expect("starts");
                 run.result().await.expect("completes");
                 latencies.push(t.elapsed());
             }
@@ -233,12 +267,23 @@ async fn commit_limit(server: &RedisServer, in_flight: usize, duration: Duration
     let mut held = Vec::new();
     for i in 0..in_flight {
         let id = format!("limit-{i}");
-        client.start::<order>(&id, id.clone()).await.expect("starts");
+        client
+            .start::<order>(&id, id.clone())
+            .await
+            .expect("starts");
     }
     let queues = vec!["bench".to_owned()];
     while held.len() < in_flight {
-        for task in store.poll("limit", &queues, in_flight, Duration::from_millis(100)).await.expect("polls") {
-            if let Acquired::Held(lease, Ok(env)) = store.acquire(&task, "limit", Duration::from_secs(60)).await.expect("acquires") {
+        for task in store
+            .poll("limit", &queues, in_flight, Duration::from_millis(100))
+            .await
+            .expect("polls")
+        {
+            if let Acquired::Held(lease, Ok(env)) = store
+                .acquire(&task, "limit", Duration::from_secs(60))
+                .await
+                .expect("acquires")
+            {
                 held.push((lease, *env));
             }
         }
@@ -254,7 +299,10 @@ async fn commit_limit(server: &RedisServer, in_flight: usize, duration: Duration
                 env.seq += 1;
                 env.updated_at_ms += 1;
                 let commit = Commit::new(env.clone(), "limit".to_owned(), false);
-                store.commit(&lease, commit, Duration::from_secs(60)).await.expect("commits");
+                store
+                    .commit(&lease, commit, Duration::from_secs(60))
+                    .await
+                    .expect("commits");
                 n += 1;
             }
             n
@@ -295,7 +343,8 @@ async fn run_mode(opts: &Options, durability: Durability) -> ModeResult {
     // Warm up: connections, scripts, consumer groups, allocator.
     load(&client, "warm", 500.min(opts.workflows), opts.concurrency).await;
 
-    let (worker_trips_before, client_trips_before) = (worker_store.round_trips(), client_store.round_trips());
+    let (worker_trips_before, client_trips_before) =
+        (worker_store.round_trips(), client_store.round_trips());
     let stats_before = commandstats(&server);
     let (cpu_bench_before, cpu_redis_before) = (cpu_seconds("self"), cpu_seconds(&redis_pid));
     let (elapsed, latencies) = load(&client, "load", opts.workflows, opts.concurrency).await;
@@ -314,7 +363,13 @@ async fn run_mode(opts: &Options, durability: Durability) -> ModeResult {
     for i in 0..opts.sequential {
         let id = format!("seq-{i}");
         let t = Instant::now();
-        client.start::<order>(&id, id.clone()).await.expect("starts").result().await.expect("completes");
+        client
+            .start::<order>(&id, id.clone())
+            .await
+            .expect("starts")
+            .result()
+            .await
+            .expect("completes");
         sequential.push(t.elapsed());
     }
     sequential.sort();
@@ -358,23 +413,54 @@ fn print_table(opts: &Options, results: &[ModeResult]) {
     let mut row = |name: &str, f: &dyn Fn(&ModeResult) -> String| {
         rows.push((name.to_owned(), results.iter().map(f).collect()));
     };
-    row("throughput (workflows/s)", &|r| format!("{:.0}", r.workflows_per_s));
-    row("throughput (transitions/s)", &|r| format!("{:.0}", r.transitions_per_s));
+    row("throughput (workflows/s)", &|r| {
+        format!("{:.0}", r.workflows_per_s)
+    });
+    row("throughput (transitions/s)", &|r| {
+        format!("{:.0}", r.transitions_per_s)
+    });
     row("under load, start to result p50 (ms)", &|r| ms(r.load_p50));
     row("under load, start to result p99 (ms)", &|r| ms(r.load_p99));
-    row("one at a time, start to result p50 (ms)", &|r| ms(r.seq_p50));
-    row("one at a time, start to result p99 (ms)", &|r| ms(r.seq_p99));
-    row("worker round trips per transition", &|r| format!("{:.2}", r.worker_round_trips_per_transition));
-    row("client round trips per workflow (start, result)", &|r| format!("{:.2}", r.client_round_trips_per_workflow));
-    row("all round trips per transition (worker + client)", &|r| format!("{:.2}", r.round_trips_per_transition));
-    row("Redis commands per transition (commandstats)", &|r| format!("{:.2}", r.redis_commands_per_transition));
-    row("CPU per workflow, benchmark process (ms)", &|r| format!("{:.3}", r.cpu_ms_per_workflow_bench));
-    row("CPU per workflow, redis-server (ms)", &|r| format!("{:.3}", r.cpu_ms_per_workflow_redis));
-    row("peak RSS, benchmark process (MiB)", &|r| format!("{:.1}", r.rss_bench_mib));
-    row("peak RSS, redis-server (MiB)", &|r| format!("{:.1}", r.rss_redis_mib));
-    row("limit: commit scripts/s through the same client", &|r| format!("{:.0}", r.limit_commits_per_s));
+    row(
+        "one at a time, start to result p50 (ms)",
+        &|r| ms(r.seq_p50),
+    );
+    row(
+        "one at a time, start to result p99 (ms)",
+        &|r| ms(r.seq_p99),
+    );
+    row("worker round trips per transition", &|r| {
+        format!("{:.2}", r.worker_round_trips_per_transition)
+    });
+    row("client round trips per workflow (start, result)", &|r| {
+        format!("{:.2}", r.client_round_trips_per_workflow)
+    });
+    row("all round trips per transition (worker + client)", &|r| {
+        format!("{:.2}", r.round_trips_per_transition)
+    });
+    row("Redis commands per transition (commandstats)", &|r| {
+        format!("{:.2}", r.redis_commands_per_transition)
+    });
+    row("CPU per workflow, benchmark process (ms)", &|r| {
+        format!("{:.3}", r.cpu_ms_per_workflow_bench)
+    });
+    row("CPU per workflow, redis-server (ms)", &|r| {
+        format!("{:.3}", r.cpu_ms_per_workflow_redis)
+    });
+    row("peak RSS, benchmark process (MiB)", &|r| {
+        format!("{:.1}", r.rss_bench_mib)
+    });
+    row("peak RSS, redis-server (MiB)", &|r| {
+        format!("{:.1}", r.rss_redis_mib)
+    });
+    row("limit: commit scripts/s through the same client", &|r| {
+        format!("{:.0}", r.limit_commits_per_s)
+    });
     row("our transitions/s as % of the limit", &|r| {
-        format!("{:.0}%", 100.0 * r.transitions_per_s / r.limit_commits_per_s)
+        format!(
+            "{:.0}%",
+            100.0 * r.transitions_per_s / r.limit_commits_per_s
+        )
     });
     let width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(10).max(6);
     print!("| {:<width$} |", header[0]);
@@ -396,9 +482,109 @@ fn print_table(opts: &Options, results: &[ModeResult]) {
     }
 }
 
+/// Runs `count` `steps` workflows with `concurrency` in flight.
+async fn load_steps(
+    client: &Client,
+    prefix: &str,
+    count: usize,
+    concurrency: usize,
+    n: u32,
+    payload: &str,
+) -> (Duration, Vec<Duration>) {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let client = client.clone();
+        let next = Arc::clone(&next);
+        let prefix = prefix.to_owned();
+        let payload = payload.to_owned();
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= count {
+                    return latencies;
+                }
+                let id = format!("{prefix}-{i}");
+                let t = Instant::now();
+                let run = client
+                    .start::<steps>(&id, (n, payload.clone()))
+                    .await
+                    .expect("starts");
+                run.result().await.expect("completes");
+                latencies.push(t.elapsed());
+            }
+        });
+    }
+    let mut all = Vec::with_capacity(count);
+    while let Some(r) = tasks.join_next().await {
+        all.extend(r.expect("a client task"));
+    }
+    let elapsed = started.elapsed();
+    all.sort();
+    (elapsed, all)
+}
+
+/// How cost grows with the number of steps, the state size and the number of
+/// runs in flight (appendfsync everysec).
+async fn sweeps(opts: &Options) -> Vec<(String, f64, f64, Duration, f64)> {
+    let count = if opts.quick { 400 } else { 2_000 };
+    let server = RedisServer::start_with(Durability::EverySec);
+    let redis_pid = server.pid().expect("a server").to_string();
+    let worker_store = store(&server).await;
+    let worker = Worker::builder(worker_store.clone())
+        .register::<steps>()
+        .concurrency(opts.worker_concurrency)
+        .poll_wait(Duration::from_millis(100))
+        .build()
+        .expect("builds")
+        .spawn();
+    let client = Client::new(store(&server).await);
+    let small = "x".repeat(1024);
+    let large = "x".repeat(64 * 1024);
+    let mut cases: Vec<(String, u32, &str, usize)> = Vec::new();
+    for n in [1u32, 3, 10, 30] {
+        cases.push((
+            format!("{n} steps, 1 KB state, 100 in flight"),
+            n,
+            &small,
+            100,
+        ));
+    }
+    cases.push(("3 steps, 64 KB state, 100 in flight".into(), 3, &large, 100));
+    for c in [1usize, 10, 400] {
+        cases.push((format!("3 steps, 1 KB state, {c} in flight"), 3, &small, c));
+    }
+    load_steps(&client, "warm", 200, 50, 3, &small).await;
+    let mut out = Vec::new();
+    for (k, (name, n, payload, concurrency)) in cases.into_iter().enumerate() {
+        let runs = if concurrency == 1 { count / 4 } else { count };
+        let cpu = cpu_seconds("self") + cpu_seconds(&redis_pid);
+        let (elapsed, latencies) =
+            load_steps(&client, &format!("sweep{k}"), runs, concurrency, n, payload).await;
+        let cpu = cpu_seconds("self") + cpu_seconds(&redis_pid) - cpu;
+        let wps = runs as f64 / elapsed.as_secs_f64();
+        let tps = wps * f64::from(n + 1);
+        out.push((
+            name,
+            wps,
+            tps,
+            percentile(&latencies, 0.5),
+            cpu * 1000.0 / runs as f64,
+        ));
+    }
+    worker.shutdown().await.expect("stops");
+    out
+}
+
 /// Runs a worker until killed (the scaling check starts these).
 async fn worker_process(url: &str) {
-    let store = RedisStore::builder(url).check_persistence(false).connect().await.expect("connects");
+    let store = RedisStore::builder(url)
+        .check_persistence(false)
+        .connect()
+        .await
+        .expect("connects");
     Worker::builder(store)
         .register::<order>()
         .concurrency(128)
@@ -452,8 +638,16 @@ async fn scaling(opts: &Options) -> Vec<(usize, f64, f64)> {
             let id = format!("scale-{i}");
             let history = store.history(&id).await.expect("history");
             let seqs: Vec<u64> = history.iter().map(|h| h.seq).collect();
-            assert_eq!(seqs, (0..=TRANSITIONS_PER_RUN).collect::<Vec<_>>(), "{id} committed a transition twice or lost one");
-            assert_eq!(history.iter().filter(|h| h.status.is_settled()).count(), 1, "{id} settled twice");
+            assert_eq!(
+                seqs,
+                (0..=TRANSITIONS_PER_RUN).collect::<Vec<_>>(),
+                "{id} committed a transition twice or lost one"
+            );
+            assert_eq!(
+                history.iter().filter(|h| h.status.is_settled()).count(),
+                1,
+                "{id} settled twice"
+            );
         }
         out.push((processes, count as f64 / elapsed.as_secs_f64(), redis_share));
     }
@@ -478,6 +672,20 @@ fn main() {
         results.push(rt.block_on(run_mode(&opts, mode)));
     }
     print_table(&opts, &results);
+    if opts.sweeps {
+        eprintln!("sweeps: steps, state size, runs in flight ...");
+        let rows = rt.block_on(sweeps(&opts));
+        println!(
+            "\nhow cost grows (appendfsync everysec; `steps` workflow: n no-op activities in a loop, the payload stored in every state):"
+        );
+        println!(
+            "| case | workflows/s | transitions/s | start to result p50 (ms) | CPU per workflow, both processes (ms) |"
+        );
+        println!("|---|---|---|---|---|");
+        for (name, wps, tps, p50, cpu) in rows {
+            println!("| {name} | {wps:.0} | {tps:.0} | {} | {cpu:.3} |", ms(p50));
+        }
+    }
     if opts.scaling {
         eprintln!("scaling check: one worker process, then two ...");
         let rows = rt.block_on(scaling(&opts));
@@ -488,6 +696,8 @@ fn main() {
         for (p, wps, redis) in &rows {
             println!("| {p} | {wps:.0} | {redis:.2} | {:.2}x |", wps / base);
         }
-        println!("every run's history checked: one entry per transition, settled once (no run driven twice)");
+        println!(
+            "every run's history checked: one entry per transition, settled once (no run driven twice)"
+        );
     }
 }

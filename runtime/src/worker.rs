@@ -16,8 +16,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::crash::CrashPlan;
 use crate::engine::{Engine, Halt};
 use crate::registry::Registry;
-use crate::store::Acquired;
 use crate::resources::Resources;
+use crate::store::Acquired;
 use crate::store::Store;
 use crate::workflow::Workflow;
 

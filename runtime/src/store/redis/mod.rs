@@ -603,18 +603,33 @@ impl Store for RedisStore {
         Ok(tasks)
     }
 
-    async fn acquire(&self, task: &Task, worker: &str, lease_for: Duration) -> Result<Acquired, StoreError> {
-        let mut all = self.acquire_many(std::slice::from_ref(task), worker, lease_for).await?;
+    async fn acquire(
+        &self,
+        task: &Task,
+        worker: &str,
+        lease_for: Duration,
+    ) -> Result<Acquired, StoreError> {
+        let mut all = self
+            .acquire_many(std::slice::from_ref(task), worker, lease_for)
+            .await?;
         all.pop().ok_or_else(|| unexpected("acquire", None))
     }
 
     /// One script call per shard for the whole batch.
-    async fn acquire_many(&self, tasks: &[Task], worker: &str, lease_for: Duration) -> Result<Vec<Acquired>, StoreError> {
+    async fn acquire_many(
+        &self,
+        tasks: &[Task],
+        worker: &str,
+        lease_for: Duration,
+    ) -> Result<Vec<Acquired>, StoreError> {
         let keys = &self.inner.keys;
         let mut answers: Vec<Option<Acquired>> = tasks.iter().map(|_| None).collect();
         let mut by_shard: HashMap<u32, Vec<usize>> = HashMap::new();
         for (i, t) in tasks.iter().enumerate() {
-            by_shard.entry(keys.shard_of(&t.workflow_id)).or_default().push(i);
+            by_shard
+                .entry(keys.shard_of(&t.workflow_id))
+                .or_default()
+                .push(i);
         }
         for indexes in by_shard.values() {
             let mut invocation = self.inner.scripts.acquire.prepare_invoke();
@@ -629,15 +644,27 @@ impl Store for RedisStore {
                 invocation.arg(&tasks[i].receipt);
             }
             let mut conn = self.inner.conn.clone();
-            let reply: Value = invocation.invoke_async(self.counted(&mut conn)).await.map_err(store_error)?;
+            let reply: Value = invocation
+                .invoke_async(self.counted(&mut conn))
+                .await
+                .map_err(store_error)?;
             for (&i, answer) in indexes.iter().zip(values(reply)) {
                 let task = &tasks[i];
                 let mut parts = values(answer).into_iter();
                 answers[i] = Some(match parts.next().map(text).as_deref() {
                     Some("held") => {
-                        let fence: u64 = parts.next().map(text).and_then(|f| f.parse().ok()).unwrap_or(0);
+                        let fence: u64 = parts
+                            .next()
+                            .map(text)
+                            .and_then(|f| f.parse().ok())
+                            .unwrap_or(0);
                         let fields = pairs(parts.next().unwrap_or(Value::Nil));
-                        let lease = Lease::new(task.workflow_id.clone(), worker.to_owned(), fence, task.clone());
+                        let lease = Lease::new(
+                            task.workflow_id.clone(),
+                            worker.to_owned(),
+                            fence,
+                            task.clone(),
+                        );
                         Acquired::Held(lease, record::parse(&fields).map(Box::new))
                     }
                     Some("busy") => Acquired::Busy,

@@ -84,7 +84,11 @@ impl Waiters {
     /// it while subscribed, and the subscription has not been interrupted
     /// since. Forgets the start.
     pub(crate) fn watched_since_start(&self, id: &str) -> bool {
-        let started = self.started.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        let started = self
+            .started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
         started == Some(self.epoch.load(Ordering::SeqCst)) && *self.subscribed.borrow()
     }
 
@@ -119,7 +123,10 @@ impl Waiters {
         let envelope = json
             .filter(|_| wanted)
             .and_then(|j| serde_json::from_str::<Envelope>(j).ok());
-        self.recent.lock().unwrap_or_else(|e| e.into_inner()).add(id, envelope);
+        self.recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add(id, envelope);
         self.wake(id);
     }
 
