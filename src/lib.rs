@@ -16,7 +16,7 @@ pub use steadfast_runtime::__private;
 pub mod prelude {
     pub use steadfast_macros::{activity, workflow};
     pub use steadfast_runtime::{
-        ActivityContext, ActivityError, ActivityFailure, Client, MemoryStore, RunError, RunHandle,
-        StartOptions, Worker, WorkflowContext,
+        ActivityContext, ActivityError, ActivityFailure, ChildError, Client, MemoryStore, RunError,
+        RunHandle, ScheduleOptions, Signal, StartOptions, Worker, WorkflowContext,
     };
 }

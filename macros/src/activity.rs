@@ -207,6 +207,9 @@ impl<'a> ActivityFn<'a> {
             }
         };
 
+        let queue = attrs.queue.get().map(|q| {
+            quote!(const QUEUE: ::core::option::Option<&'static str> = ::core::option::Option::Some(#q);)
+        });
         let compensation = attrs
             .compensate
             .take()
@@ -237,6 +240,7 @@ impl<'a> ActivityFn<'a> {
                     type Output = <#ret as #p::ActivityResult>::Ok;
                     type Error = <#ret as #p::ActivityResult>::Err;
                     const NAME: &'static str = #name;
+                    #queue
                     #options
                     #run
                     #is_retryable

@@ -24,7 +24,7 @@ const NON_RETRYABLE: &str = "non_retryable";
 const QUEUE: &str = "queue";
 const STATE: &str = "state";
 
-const ACTIVITY_KEYS: &[&str] = &[NAME, TIMEOUT, RETRY, COMPENSATE];
+const ACTIVITY_KEYS: &[&str] = &[NAME, TIMEOUT, RETRY, COMPENSATE, QUEUE];
 const RETRY_KEYS: &[&str] = &[
     MAX_ATTEMPTS,
     INITIAL_INTERVAL,
@@ -88,6 +88,9 @@ pub(crate) struct ActivityAttrs {
     pub(crate) timeout_ms: Slot<u64>,
     pub(crate) retry: Slot<RetryAttrs>,
     pub(crate) compensate: Slot<Compensate>,
+    /// The task queue the activity's attempts run on (`None`: the
+    /// workflow's own worker runs them).
+    pub(crate) queue: Slot<String>,
 }
 
 /// The arguments of `#[workflow(..)]`.
@@ -176,6 +179,7 @@ impl ActivityAttrs {
             timeout_ms: Slot::new(TIMEOUT),
             retry: Slot::new(RETRY),
             compensate: Slot::new(COMPENSATE),
+            queue: Slot::new(QUEUE),
         };
         for meta in parse_metas(errors, tokens) {
             let span = meta.path().span();
@@ -208,6 +212,14 @@ impl ActivityAttrs {
                         if let Some(c) = Compensate::parse(errors, expr) {
                             attrs.compensate.set(errors, span, c);
                         }
+                    }
+                }
+                QUEUE => {
+                    if let Some((s, v)) = string_value(errors, &meta, "queue = \"payments\"") {
+                        if v.is_empty() {
+                            errors.at(s, "`queue` must not be empty");
+                        }
+                        attrs.queue.set(errors, span, v);
                     }
                 }
                 _ => unknown(errors, &meta, ACTIVITY_KEYS),

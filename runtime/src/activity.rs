@@ -36,6 +36,10 @@ pub trait Activity: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// Whether the activity declares a compensation.
     const HAS_COMPENSATION: bool = false;
 
+    /// The task queue of the workers that run this activity, when it is not
+    /// run by the worker driving the workflow (`#[activity(queue = "..")]`).
+    const QUEUE: Option<&'static str> = None;
+
     /// Timeout and retry policy.
     fn options() -> ActivityOptions {
         ActivityOptions::DEFAULT

@@ -4,10 +4,13 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
+
 use crate::clock::{Clock, SystemClock};
-use crate::envelope::{Envelope, HistoryEntry, Status};
-use crate::store::{Started, Store, StoreError};
-use crate::workflow::Workflow;
+use crate::envelope::{Envelope, HistoryEntry, Interrupt, SignalEntry, Status};
+use crate::schedule::{CronSchedule, MissedRuns, ScheduleError, ScheduleSpec};
+use crate::store::{SendError, Started, Store, StoreError};
+use crate::workflow::{Signal, Workflow};
 
 /// Why a client call failed.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +58,12 @@ pub enum ClientError {
         /// What is wrong.
         reason: String,
     },
+    /// A schedule's cron expression or time zone is invalid.
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    /// No schedule has this id.
+    #[error("no schedule with id `{0}`")]
+    NoSchedule(String),
     /// The run did not settle in the time given.
     #[error("run `{id}` has not settled after {waited:?}")]
     Timeout {
@@ -87,6 +96,21 @@ pub enum RunError<E> {
         /// Why.
         reason: String,
     },
+    /// The run was cancelled (its compensations ran).
+    #[error("run cancelled: {reason}")]
+    Cancelled {
+        /// Why, as given by who cancelled it.
+        reason: String,
+    },
+    /// The run was terminated (no compensation ran).
+    #[error("run terminated: {reason}")]
+    Terminated {
+        /// Why, as given by who terminated it.
+        reason: String,
+    },
+    /// The run's execution timeout passed (its compensations ran).
+    #[error("run timed out")]
+    TimedOut,
     /// The client could not get the result.
     #[error(transparent)]
     Client(#[from] ClientError),
@@ -103,6 +127,9 @@ pub struct StartOptions {
     /// Fail with [`ClientError::AlreadyStarted`] when the id is taken,
     /// instead of returning the existing run's handle.
     pub reject_duplicate: bool,
+    /// How long the run may take, start to end: past it, the run stops and
+    /// compensates, and ends as timed out.
+    pub execution_timeout: Option<Duration>,
 }
 
 impl StartOptions {
@@ -112,7 +139,14 @@ impl StartOptions {
             id: id.into(),
             queue: None,
             reject_duplicate: false,
+            execution_timeout: None,
         }
+    }
+
+    /// Stops the run (compensating it) if it has not ended after `timeout`.
+    pub fn execution_timeout(mut self, timeout: Duration) -> Self {
+        self.execution_timeout = Some(timeout);
+        self
     }
 
     /// Serves the run on `queue`.
@@ -133,6 +167,7 @@ impl StartOptions {
 pub struct Client {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    signal_bound: usize,
 }
 
 impl std::fmt::Debug for Client {
@@ -152,12 +187,22 @@ impl Client {
         Client {
             store,
             clock: Arc::new(SystemClock),
+            signal_bound: 100,
         }
     }
 
-    /// Uses `clock` for creation timestamps.
+    /// Uses `clock` for creation timestamps, execution deadlines and
+    /// schedules (share a [`ManualClock`](crate::ManualClock) with the
+    /// workers to move time in tests).
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
+        self
+    }
+
+    /// How many signals may wait, unconsumed, in one run's buffer (default
+    /// 100): past it, sending fails with [`SendError::BufferFull`].
+    pub fn with_signal_bound(mut self, bound: usize) -> Self {
+        self.signal_bound = bound.max(1);
         self
     }
 
@@ -194,15 +239,20 @@ impl Client {
             .state(W::state_name(&state))
             .map(|s| s.fingerprint)
             .unwrap_or("");
-        let envelope = Envelope::new_run(
+        let now = self.clock.now_ms();
+        let mut envelope = Envelope::new_run(
             options.id.clone(),
             W::NAME.to_owned(),
             options.queue.unwrap_or_else(|| W::info().queue.to_owned()),
             input_json,
             state_json,
             start_fp.to_owned(),
-            self.clock.now_ms(),
+            now,
         );
+        envelope.patches = W::info().patches.iter().map(|p| (*p).to_owned()).collect();
+        envelope.deadline_ms = options
+            .execution_timeout
+            .map(|t| now.saturating_add(u64::try_from(t.as_millis()).unwrap_or(u64::MAX)));
         match self.store.start(envelope).await? {
             Started::Created => {}
             Started::Existing(existing) => {
@@ -243,6 +293,167 @@ impl Client {
     pub async fn history(&self, id: &str) -> Result<Vec<HistoryEntry>, ClientError> {
         Ok(self.store.history(id).await?)
     }
+
+    /// Sends signal `S` to run `id`. It waits in the run's buffer until the
+    /// workflow awaits it (`ctx.signal::<S>()`), and wakes the run if it is
+    /// waiting for it. Fails when the run is unknown or settled, or when its
+    /// buffer is full.
+    pub async fn signal<S: Signal>(&self, id: &str, signal: S) -> Result<(), SendError> {
+        let payload =
+            serde_json::to_value(&signal).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let entry = SignalEntry {
+            name: S::NAME.to_owned(),
+            payload,
+            sent_at_ms: self.clock.now_ms(),
+            nonce: nonce(),
+        };
+        self.store.signal(id, entry, self.signal_bound).await
+    }
+
+    /// Asks run `id` to stop at its next suspension point and run its
+    /// compensations; it ends as cancelled. A running activity is
+    /// cancelled; a child it waits for is cancelled too.
+    pub async fn cancel(&self, id: &str, reason: impl Into<String>) -> Result<(), SendError> {
+        let reason = reason.into();
+        self.store.interrupt(id, Interrupt::Cancel { reason }).await
+    }
+
+    /// Stops run `id` at once, without compensating (for operators); it
+    /// ends as terminated, with its compensations still recorded.
+    pub async fn terminate(&self, id: &str, reason: impl Into<String>) -> Result<(), SendError> {
+        let reason = reason.into();
+        self.store
+            .interrupt(id, Interrupt::Terminate { reason })
+            .await
+    }
+
+    /// Creates (or replaces) a schedule that starts a run of `W` with
+    /// `input` at every time of `options.cron`. Workers that register `W`
+    /// fire it; each firing's run id is `<schedule id>@<time, UTC>`, so
+    /// several workers never start one firing twice.
+    pub async fn schedule<W: Workflow>(
+        &self,
+        options: ScheduleOptions,
+        input: W::Input,
+    ) -> Result<ScheduleSpec, ClientError> {
+        let cron = CronSchedule::parse(&options.cron, &options.timezone)?;
+        let input = serde_json::to_value(&input).map_err(|source| ClientError::Encode {
+            workflow: W::NAME,
+            source,
+        })?;
+        let spec = ScheduleSpec {
+            id: options.id,
+            workflow: W::NAME.to_owned(),
+            queue: options.queue.unwrap_or_else(|| W::info().queue.to_owned()),
+            cron: options.cron,
+            timezone: options.timezone,
+            input,
+            missed: options.missed,
+            paused: false,
+            next_ms: cron.next_after(self.clock.now_ms()),
+            last_fired_ms: None,
+            runs_started: 0,
+        };
+        self.store.put_schedule(spec.clone()).await?;
+        Ok(spec)
+    }
+
+    /// Every schedule.
+    pub async fn schedules(&self) -> Result<Vec<ScheduleSpec>, ClientError> {
+        Ok(self.store.schedules().await?)
+    }
+
+    /// Stops a schedule from firing until [`resume_schedule`](Self::resume_schedule).
+    pub async fn pause_schedule(&self, id: &str) -> Result<(), ClientError> {
+        let mut spec = self.find_schedule(id).await?;
+        spec.paused = true;
+        Ok(self.store.put_schedule(spec).await?)
+    }
+
+    /// Lets a paused schedule fire again, from its next time after now
+    /// (times passed while paused are not caught up).
+    pub async fn resume_schedule(&self, id: &str) -> Result<(), ClientError> {
+        let mut spec = self.find_schedule(id).await?;
+        let cron = CronSchedule::parse(&spec.cron, &spec.timezone)?;
+        spec.paused = false;
+        spec.next_ms = cron.next_after(self.clock.now_ms());
+        Ok(self.store.put_schedule(spec).await?)
+    }
+
+    /// Deletes a schedule (its runs stay); returns whether it existed.
+    pub async fn delete_schedule(&self, id: &str) -> Result<bool, ClientError> {
+        Ok(self.store.delete_schedule(id).await?)
+    }
+
+    async fn find_schedule(&self, id: &str) -> Result<ScheduleSpec, ClientError> {
+        self.store
+            .schedules()
+            .await?
+            .into_iter()
+            .find(|s| s.id == id)
+            .ok_or_else(|| ClientError::NoSchedule(id.to_owned()))
+    }
+}
+
+/// Options for [`Client::schedule`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ScheduleOptions {
+    /// The schedule's id.
+    pub id: String,
+    /// A cron expression: five fields (`0 9 * * 1`: Mondays at 09:00), or
+    /// six with seconds first.
+    pub cron: String,
+    /// The IANA time zone the expression is read in (default `UTC`).
+    pub timezone: String,
+    /// The task queue of its runs; the workflow's own when `None`.
+    pub queue: Option<String>,
+    /// What to do about firing times missed while no worker ran.
+    pub missed: MissedRuns,
+}
+
+impl ScheduleOptions {
+    /// A schedule `id` firing at the times of `cron`, in UTC.
+    pub fn new(id: impl Into<String>, cron: impl Into<String>) -> Self {
+        ScheduleOptions {
+            id: id.into(),
+            cron: cron.into(),
+            timezone: "UTC".to_owned(),
+            queue: None,
+            missed: MissedRuns::default(),
+        }
+    }
+
+    /// Reads the cron expression in this IANA time zone.
+    pub fn timezone(mut self, tz: impl Into<String>) -> Self {
+        self.timezone = tz.into();
+        self
+    }
+
+    /// Runs on this task queue.
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.queue = Some(queue.into());
+        self
+    }
+
+    /// Handles missed firing times this way.
+    pub fn missed(mut self, missed: MissedRuns) -> Self {
+        self.missed = missed;
+        self
+    }
+}
+
+/// A value that makes two otherwise equal signals distinct entries.
+fn nonce() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut h = crate::clock::wall_clock_ms()
+        ^ (u64::from(std::process::id()) << 32)
+        ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h ^= h >> 29;
+    // Kept below 2^53 so it survives JSON numbers everywhere.
+    h & ((1 << 53) - 1)
 }
 
 /// A handle on one run, by workflow id.
@@ -283,6 +494,32 @@ impl<W: Workflow> RunHandle<W> {
             .ok_or_else(|| ClientError::NotFound(self.id.clone()))?;
         self.check_type(&env)?;
         Ok(env)
+    }
+
+    /// Sends signal `S` to the run (see [`Client::signal`]).
+    pub async fn signal<S: Signal>(&self, signal: S) -> Result<(), SendError> {
+        self.client.signal(&self.id, signal).await
+    }
+
+    /// Asks the run to stop and compensate (see [`Client::cancel`]).
+    pub async fn cancel(&self, reason: impl Into<String>) -> Result<(), SendError> {
+        self.client.cancel(&self.id, reason).await
+    }
+
+    /// Stops the run without compensating (see [`Client::terminate`]).
+    pub async fn terminate(&self, reason: impl Into<String>) -> Result<(), SendError> {
+        self.client.terminate(&self.id, reason).await
+    }
+
+    /// The value the workflow last set for query `name` (`ctx.set_query`),
+    /// read from the checkpoint: it needs no running worker. `None` when
+    /// the workflow has not set it.
+    pub async fn query<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, ClientError> {
+        let env = self.describe().await?;
+        env.queries
+            .get(name)
+            .map(|v| serde_json::from_value(v.clone()).map_err(|e| self.decode_failed(e)))
+            .transpose()
     }
 
     /// Waits, without polling, until the run settles, and returns its result.
@@ -332,6 +569,13 @@ impl<W: Workflow> RunHandle<W> {
             Status::Parked => Err(RunError::Parked {
                 reason: env.reason.clone().unwrap_or_default(),
             }),
+            Status::Cancelled => Err(RunError::Cancelled {
+                reason: env.stop_reason().to_owned(),
+            }),
+            Status::Terminated => Err(RunError::Terminated {
+                reason: env.stop_reason().to_owned(),
+            }),
+            Status::TimedOut => Err(RunError::TimedOut),
             Status::Running | Status::Compensating => Err(ClientError::Timeout {
                 id: self.id.clone(),
                 waited: timeout,

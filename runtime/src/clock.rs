@@ -44,6 +44,21 @@ impl ManualClock {
         Self::default()
     }
 
+    /// A clock that reads `ms` (milliseconds since the Unix epoch) now, and
+    /// runs on from there.
+    pub fn starting_at(ms: u64) -> Self {
+        let clock = Self::new();
+        clock.set_ms(ms);
+        clock
+    }
+
+    /// Sets the clock to read `ms` now; it runs on from there.
+    pub fn set_ms(&self, ms: u64) {
+        let offset = i128::from(ms) - i128::from(wall_clock_ms());
+        let offset = i64::try_from(offset).unwrap_or(if offset < 0 { i64::MIN } else { i64::MAX });
+        self.offset_ms.store(offset, Ordering::SeqCst);
+    }
+
     /// Moves the clock forward by `by`.
     pub fn advance(&self, by: Duration) {
         let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);

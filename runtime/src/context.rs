@@ -1,6 +1,52 @@
 //! What a workflow's code sees of its run.
 
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::workflow::{Signal, Workflow};
+
+/// A durable timer, made by [`WorkflowContext::sleep`]; await it in a workflow.
+#[derive(Debug, Clone, Copy)]
+#[must_use = "a timer does nothing unless awaited in a #[workflow]"]
+pub struct Sleep {
+    /// How long to wait.
+    pub duration: Duration,
+}
+
+/// A wait for signal `S`, made by [`WorkflowContext::signal`] and
+/// [`WorkflowContext::signal_within`]; await it in a workflow. `T` is what
+/// the await yields: `S`, or `Option<S>` with a timeout.
+#[derive(Debug)]
+#[must_use = "a signal wait does nothing unless awaited in a #[workflow]"]
+pub struct SignalWait<S, T> {
+    /// How long to wait, if bounded.
+    pub timeout: Option<Duration>,
+    _signal: PhantomData<fn() -> (S, T)>,
+}
+
+/// A child run to start and wait for, made by [`WorkflowContext::child`];
+/// await it in a workflow.
+#[derive(Debug)]
+#[must_use = "a child run does nothing unless awaited in a #[workflow]"]
+pub struct ChildStart<W: Workflow> {
+    /// The child's workflow id.
+    pub id: String,
+    /// Its arguments.
+    pub input: W::Input,
+}
+
+/// The end of a run that continues as new, made by
+/// [`WorkflowContext::continue_as_new`]; await it in a workflow.
+#[derive(Debug)]
+#[must_use = "continue_as_new does nothing unless awaited in a #[workflow]"]
+pub struct ContinueAsNew<I> {
+    /// The new run's arguments.
+    pub input: I,
+}
 
 /// What a workflow's code sees of its run: its id, the time, a
 /// deterministic random source.
@@ -16,6 +62,8 @@ pub struct WorkflowContext {
     seq: u64,
     now_ms: u64,
     rng: u64,
+    queries: BTreeMap<String, Value>,
+    patches: Vec<String>,
 }
 
 impl WorkflowContext {
@@ -35,7 +83,88 @@ impl WorkflowContext {
             seq,
             now_ms,
             rng,
+            queries: BTreeMap::new(),
+            patches: Vec::new(),
         }
+    }
+
+    /// The run's query values as checkpointed, and the patches its code
+    /// knew when it started.
+    pub fn with_run_data(mut self, queries: BTreeMap<String, Value>, patches: Vec<String>) -> Self {
+        self.queries = queries;
+        self.patches = patches;
+        self
+    }
+
+    /// The query values after the transition, to checkpoint.
+    pub fn into_queries(self) -> BTreeMap<String, Value> {
+        self.queries
+    }
+
+    /// Sets a value that clients can read by name, with the run's next
+    /// checkpoint (`RunHandle::query`), even when no worker runs; in Redis it
+    /// is the hash field `query:<name>`.
+    ///
+    /// # Panics
+    /// When the value does not serialize to JSON (a bug in its `Serialize`).
+    pub fn set_query<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) {
+        match serde_json::to_value(value) {
+            Ok(v) => {
+                self.queries.insert(name.to_owned(), v);
+            }
+            Err(e) => panic!("query `{name}` does not serialize to JSON: {e}"),
+        }
+    }
+
+    /// Whether the run started on code that knew patch `name`: new code
+    /// branches with `if ctx.patched("new-step") { .. }`, and runs started
+    /// before the patch existed take the old path. See `docs/versioning.md`.
+    pub fn patched(&self, name: &str) -> bool {
+        self.patches.iter().any(|p| p == name)
+    }
+
+    /// A durable timer: `ctx.sleep(Duration::from_secs(7 * 86_400)).await`
+    /// resumes the workflow after seven days, whatever happens to workers
+    /// meanwhile. Only meaningful awaited in a `#[workflow]`.
+    pub fn sleep(&self, duration: Duration) -> Sleep {
+        Sleep { duration }
+    }
+
+    /// Waits for signal `S`: `ctx.signal::<Cancel>().await` yields the
+    /// signal, however long it takes to come.
+    pub fn signal<S: Signal>(&self) -> SignalWait<S, S> {
+        SignalWait {
+            timeout: None,
+            _signal: PhantomData,
+        }
+    }
+
+    /// Waits for signal `S` for at most `timeout`:
+    /// `ctx.signal_within::<Cancel>(Duration::from_secs(30)).await` yields
+    /// `Some(signal)`, or `None` when the time passed first.
+    pub fn signal_within<S: Signal>(&self, timeout: Duration) -> SignalWait<S, Option<S>> {
+        SignalWait {
+            timeout: Some(timeout),
+            _signal: PhantomData,
+        }
+    }
+
+    /// Starts a child run of `W` with workflow id `id` (unless one exists)
+    /// and waits for it: `ctx.child::<shipment>(id, input).await` yields
+    /// `Result<W::Output, ChildError<W::Error>>`. Cancelling the parent
+    /// cancels the child.
+    pub fn child<W: Workflow>(&self, id: impl Into<String>, input: W::Input) -> ChildStart<W> {
+        ChildStart {
+            id: id.into(),
+            input,
+        }
+    }
+
+    /// Ends this run and starts it again with `input`, under the same id,
+    /// with a fresh history: `return ctx.continue_as_new(input).await;` in a
+    /// long-running loop keeps its checkpoints small.
+    pub fn continue_as_new<I>(&self, input: I) -> ContinueAsNew<I> {
+        ContinueAsNew { input }
     }
 
     /// The workflow's id (its idempotency key).

@@ -1,5 +1,7 @@
 //! The checkpoint of one run: everything a worker needs to resume it.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -23,17 +25,26 @@ pub enum Status {
     /// The run cannot go on (a state that no longer decodes, an unknown
     /// workflow type, a panic). Its data is left as it was.
     Parked,
+    /// Cancelled on request: stopped at a suspension point, compensations run.
+    Cancelled,
+    /// Terminated by an operator: stopped at once, no compensation run.
+    Terminated,
+    /// Its execution timeout passed: stopped, compensations run.
+    TimedOut,
 }
 
 impl Status {
     /// Every status, in declaration order.
-    pub const ALL: [Status; 6] = [
+    pub const ALL: [Status; 9] = [
         Status::Running,
         Status::Compensating,
         Status::Completed,
         Status::Failed,
         Status::CompensationFailed,
         Status::Parked,
+        Status::Cancelled,
+        Status::Terminated,
+        Status::TimedOut,
     ];
 
     /// The name stored in checkpoints (`running`, `compensation_failed`, ...).
@@ -45,6 +56,9 @@ impl Status {
             Status::Failed => "failed",
             Status::CompensationFailed => "compensation_failed",
             Status::Parked => "parked",
+            Status::Cancelled => "cancelled",
+            Status::Terminated => "terminated",
+            Status::TimedOut => "timed_out",
         }
     }
 
@@ -82,7 +96,112 @@ pub enum Pending {
         input: Value,
         /// The idempotency key of this call.
         key: String,
+        /// The task queue of the workers that run it, when it is not run by
+        /// the worker driving the workflow.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        queue: Option<String>,
     },
+    /// Wait until a time (a durable timer).
+    Timer {
+        /// The state waiting.
+        step: String,
+        /// When to resume, milliseconds since the Unix epoch.
+        until_ms: u64,
+    },
+    /// Wait for a signal, until `deadline_ms` if given.
+    Signal {
+        /// The state waiting.
+        step: String,
+        /// The signal's name.
+        name: String,
+        /// When to give up waiting, milliseconds since the Unix epoch.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deadline_ms: Option<u64>,
+    },
+    /// Wait for a child run to settle (starting it if needed).
+    Child {
+        /// The state waiting.
+        step: String,
+        /// The child's workflow type.
+        workflow: String,
+        /// The child's workflow id.
+        id: String,
+        /// The child's arguments.
+        input: Value,
+        /// The child's start state (JSON) and its fingerprint.
+        start_state: Value,
+        /// The fingerprint of the child's start state.
+        start_fp: String,
+        /// The child's task queue.
+        queue: String,
+        /// The child's patches.
+        #[serde(default)]
+        patches: Vec<String>,
+    },
+}
+
+impl Pending {
+    /// The state that waits, if any.
+    pub fn step(&self) -> Option<&str> {
+        match self {
+            Pending::Start => None,
+            Pending::Activity { step, .. }
+            | Pending::Timer { step, .. }
+            | Pending::Signal { step, .. }
+            | Pending::Child { step, .. } => Some(step),
+        }
+    }
+
+    /// What the run waits for outside the worker, for the `waiting` field:
+    /// `timer:<UTC time>`, `signal:<name>`, `child:<id>`; `None` for work a
+    /// worker does.
+    pub fn waiting(&self) -> Option<String> {
+        match self {
+            Pending::Timer { until_ms, .. } => Some(format!("timer:{}", utc_millis(*until_ms))),
+            Pending::Signal { name, .. } => Some(format!("signal:{name}")),
+            Pending::Child { id, .. } => Some(format!("child:{id}")),
+            Pending::Start | Pending::Activity { .. } => None,
+        }
+    }
+}
+
+/// `2026-12-07T08:00:00.000Z`, for people reading the store.
+fn utc_millis(ms: u64) -> String {
+    i64::try_from(ms)
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// A request from outside to stop a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Interrupt {
+    /// Stop at the next suspension point and run the compensations.
+    Cancel {
+        /// Why, as given by the requester.
+        reason: String,
+    },
+    /// Stop at once, without compensating.
+    Terminate {
+        /// Why, as given by the requester.
+        reason: String,
+    },
+}
+
+/// A signal waiting in a run's buffer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignalEntry {
+    /// The signal's name.
+    pub name: String,
+    /// Its payload.
+    pub payload: Value,
+    /// When it was sent, milliseconds since the Unix epoch.
+    pub sent_at_ms: u64,
+    /// A nonce, so that two equal signals stay two entries.
+    pub nonce: u64,
 }
 
 /// A compensation waiting to run if the workflow fails: pushed when the
@@ -143,6 +262,28 @@ pub struct Envelope {
     pub last_error: Option<String>,
     /// Why the run was parked or why its compensation failed.
     pub reason: Option<String>,
+    /// The status the run takes once its compensations have run: failed,
+    /// cancelled or timed out.
+    pub ending: Option<Status>,
+    /// A stop requested from outside, not yet acted on.
+    pub interrupt: Option<Interrupt>,
+    /// When the run times out, milliseconds since the Unix epoch.
+    pub deadline_ms: Option<u64>,
+    /// The values the workflow exposes to queries (`ctx.set_query`).
+    pub queries: BTreeMap<String, Value>,
+    /// The patches the code that started the run knew (`ctx.patched`).
+    pub patches: Vec<String>,
+    /// The parent run, for a child run.
+    pub parent: Option<String>,
+    /// An activity's outcome recorded by a worker of the activity's queue,
+    /// waiting to be fed to the workflow.
+    pub outcome: Option<Value>,
+    /// How many times the run continued as new.
+    pub generation: u64,
+    /// Signals sent to the run and not yet consumed, oldest first. Read with
+    /// the run; changed only by signal sends and by the transitions that
+    /// consume them.
+    pub signals: Vec<SignalEntry>,
     /// Creation time, milliseconds since the Unix epoch.
     pub created_at_ms: u64,
     /// Time of the last commit, milliseconds since the Unix epoch.
@@ -150,6 +291,17 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    /// Why a cancelled or terminated run stopped, as its requester gave it
+    /// ([`reason`](Self::reason) without the `cancelled: ` or
+    /// `terminated: ` it is stored with); empty when no reason is stored.
+    pub fn stop_reason(&self) -> &str {
+        let reason = self.reason.as_deref().unwrap_or_default();
+        ["cancelled: ", "terminated: "]
+            .iter()
+            .find_map(|p| reason.strip_prefix(p))
+            .unwrap_or(reason)
+    }
+
     /// A new run in its start state, before its first transition.
     pub fn new_run(
         id: String,
@@ -178,6 +330,15 @@ impl Envelope {
             attempts: 0,
             last_error: None,
             reason: None,
+            ending: None,
+            interrupt: None,
+            deadline_ms: None,
+            queries: BTreeMap::new(),
+            patches: Vec::new(),
+            parent: None,
+            outcome: None,
+            generation: 0,
+            signals: Vec::new(),
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
         }
@@ -236,6 +397,7 @@ mod tests {
             step: "ship#0".into(),
             input: serde_json::json!({"order_id": "o-1"}),
             key: "o-1/ship#0/3".into(),
+            queue: None,
         };
         let v = serde_json::to_value(&p).expect("pending encodes");
         assert_eq!(v["kind"], "activity");

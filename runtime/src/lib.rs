@@ -15,6 +15,7 @@ mod envelope;
 mod options;
 mod registry;
 mod resources;
+mod schedule;
 mod store;
 pub mod testing;
 mod worker;
@@ -25,16 +26,25 @@ mod workflow;
 pub mod __private;
 
 pub use activity::{Activity, ActivityContext, ActivityError, ActivityFailure, CompensationCall};
-pub use client::{Client, ClientError, RunError, RunHandle, StartOptions};
+pub use client::{Client, ClientError, RunError, RunHandle, ScheduleOptions, StartOptions};
 pub use clock::{Clock, ManualClock, SystemClock, wall_clock_ms};
-pub use context::WorkflowContext;
+pub use context::{ChildStart, ContinueAsNew, SignalWait, Sleep, WorkflowContext};
 pub use crash::{CrashPlan, CrashPoint};
-pub use envelope::{CompensationEntry, Envelope, HistoryEntry, Pending, Status};
+pub use envelope::{
+    CompensationEntry, Envelope, HistoryEntry, Interrupt, Pending, SignalEntry, Status,
+};
 pub use options::{ActivityOptions, RetryPolicy};
 pub use registry::Registry;
 pub use resources::Resources;
-pub use store::{Acquired, Commit, Lease, MemoryStore, Started, Store, StoreError, Task};
+pub use schedule::{
+    CronSchedule, MissedRuns, ScheduleError, ScheduleSpec, run_id as schedule_run_id,
+};
+pub use store::{
+    Acquired, Commit, Committed, Lease, MemoryStore, SendError, Started, Store, StoreError, Task,
+};
 #[cfg(feature = "redis")]
 pub use store::{Persistence, RedisStore, RedisStoreBuilder};
 pub use worker::{Worker, WorkerBuilder, WorkerError, WorkerHandle};
-pub use workflow::{Command, Resume, StateInfo, StepError, Transition, Workflow, WorkflowInfo};
+pub use workflow::{
+    ChildError, Command, Resume, Signal, StateInfo, StepError, Transition, Workflow, WorkflowInfo,
+};

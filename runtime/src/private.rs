@@ -5,11 +5,11 @@ pub use serde;
 pub use serde_json;
 
 pub use crate::activity::{Activity, ActivityContext, ActivityError, CompensationCall};
-pub use crate::context::WorkflowContext;
+pub use crate::context::{ChildStart, ContinueAsNew, SignalWait, Sleep, WorkflowContext};
 pub use crate::options::{ActivityOptions, RetryPolicy};
 pub use crate::registry::Registry;
 pub use crate::workflow::{
-    Command, Resume, StateInfo, StepError, Transition, Workflow, WorkflowInfo,
+    ChildError, Command, Resume, Signal, StateInfo, StepError, Transition, Workflow, WorkflowInfo,
 };
 
 use serde::de::DeserializeOwned;
@@ -109,7 +109,109 @@ pub fn activity_command<A: Activity>(call: &A, step: &'static str) -> Result<Com
         activity: A::NAME,
         step,
         input,
+        queue: A::QUEUE,
     })
+}
+
+/// The outcome type of awaiting a child run of `W`.
+pub type ChildOutcome<W> = Result<<W as Workflow>::Output, ChildError<<W as Workflow>::Error>>;
+
+/// Turns what a `ctx` method made into the command a state waits for.
+pub trait IntoCommand {
+    /// The command.
+    fn into_command(self, step: &'static str) -> Result<Command, StepError>;
+}
+
+impl IntoCommand for Sleep {
+    fn into_command(self, step: &'static str) -> Result<Command, StepError> {
+        Ok(Command::Sleep {
+            step,
+            duration: self.duration,
+        })
+    }
+}
+
+impl<S: Signal, T> IntoCommand for SignalWait<S, T> {
+    fn into_command(self, step: &'static str) -> Result<Command, StepError> {
+        Ok(Command::Signal {
+            step,
+            name: S::NAME,
+            timeout: self.timeout,
+        })
+    }
+}
+
+impl<W: Workflow> IntoCommand for ChildStart<W> {
+    fn into_command(self, step: &'static str) -> Result<Command, StepError> {
+        let encode = |what: &str, source| StepError::Encode {
+            what: format!("{what} of child workflow `{}`", W::NAME),
+            source,
+        };
+        let input = serde_json::to_value(&self.input).map_err(|e| encode("the arguments", e))?;
+        let start = W::start(self.input);
+        let start_fp = W::info()
+            .state(W::state_name(&start))
+            .map(|s| s.fingerprint)
+            .unwrap_or("");
+        let start_state = serde_json::to_value(&start).map_err(|e| encode("the start state", e))?;
+        Ok(Command::Child {
+            step,
+            workflow: W::NAME,
+            id: self.id,
+            input,
+            start_state,
+            start_fp,
+            queue: W::info().queue,
+            patches: W::info().patches,
+        })
+    }
+}
+
+fn expect(state: &'static str, expected: &'static str, got: &Resume) -> StepError {
+    StepError::WrongResume {
+        state,
+        expected,
+        got: got.kind(),
+    }
+}
+
+/// Checks that a state waiting for a timer is resumed by it.
+pub fn timer_outcome(state: &'static str, resume: Resume) -> Result<(), StepError> {
+    match resume {
+        Resume::Timer => Ok(()),
+        other => Err(expect(state, "a timer", &other)),
+    }
+}
+
+/// Decodes the signal a state waited for without a timeout.
+pub fn signal_outcome<S: Signal>(state: &'static str, resume: Resume) -> Result<S, StepError> {
+    match resume {
+        Resume::Signal(Some(json)) => decode(state, json),
+        other => Err(expect(state, "a signal", &other)),
+    }
+}
+
+/// Decodes the signal a state waited for with a timeout (`None`: it timed out).
+pub fn signal_within_outcome<S: Signal>(
+    state: &'static str,
+    resume: Resume,
+) -> Result<Option<S>, StepError> {
+    match resume {
+        Resume::Signal(Some(json)) => decode(state, json).map(Some),
+        Resume::Signal(None) => Ok(None),
+        other => Err(expect(state, "a signal", &other)),
+    }
+}
+
+/// Decodes the outcome of a child run of `W`.
+pub fn child_outcome<W: Workflow>(
+    state: &'static str,
+    resume: Resume,
+) -> Result<ChildOutcome<W>, StepError> {
+    match resume {
+        Resume::Child(json) => decode(state, json),
+        other => Err(expect(state, "a child's outcome", &other)),
+    }
 }
 
 /// What a `for` loop with an await inside keeps in its state: the items

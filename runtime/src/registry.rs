@@ -117,6 +117,15 @@ pub(crate) enum ErasedTransition {
         command: Command,
     },
     Complete(Result<Value, ErasedFailure>),
+    ContinueAsNew(StartState),
+}
+
+/// A run's first state, built from its input.
+pub(crate) struct StartState {
+    pub(crate) input: Value,
+    pub(crate) state: Value,
+    pub(crate) name: &'static str,
+    pub(crate) fingerprint: &'static str,
 }
 
 /// A workflow's error, encoded, with its text.
@@ -127,6 +136,8 @@ pub(crate) struct ErasedFailure {
 
 pub(crate) trait ErasedWorkflow: Send + Sync {
     fn info(&self) -> &'static WorkflowInfo;
+    /// The start state of a run with this input (JSON of `W::Input`).
+    fn start_state(&self, input: Value) -> Result<StartState, String>;
     fn decode_state(&self, step: &str, fingerprint: &str, json: &Value)
     -> Result<AnyState, String>;
     fn step(
@@ -142,6 +153,15 @@ struct WorkflowEntry<W>(std::marker::PhantomData<fn() -> W>);
 impl<W: Workflow> ErasedWorkflow for WorkflowEntry<W> {
     fn info(&self) -> &'static WorkflowInfo {
         W::info()
+    }
+
+    fn start_state(&self, input: Value) -> Result<StartState, String> {
+        let typed: W::Input = serde_json::from_value(input.clone())
+            .map_err(|e| format!("the input of workflow `{}` does not decode: {e}", W::NAME))?;
+        start_state_of::<W>(typed).map(|mut s| {
+            s.input = input;
+            s
+        })
     }
 
     fn decode_state(
@@ -213,6 +233,12 @@ impl<W: Workflow> ErasedWorkflow for WorkflowEntry<W> {
                 })?;
                 Ok(ErasedTransition::Complete(Ok(json)))
             }
+            Transition::ContinueAsNew { input } => Ok(ErasedTransition::ContinueAsNew(
+                start_state_of::<W>(input).map_err(|e| StepError::Encode {
+                    what: "the input of the continued run".to_owned(),
+                    source: serde::ser::Error::custom(e),
+                })?,
+            )),
             Transition::Complete(Err(error)) => {
                 let message = error.to_string();
                 let json = serde_json::to_value(&error).map_err(|source| StepError::Encode {
@@ -226,6 +252,26 @@ impl<W: Workflow> ErasedWorkflow for WorkflowEntry<W> {
             }
         }
     }
+}
+
+fn start_state_of<W: Workflow>(input: W::Input) -> Result<StartState, String> {
+    let input_json = serde_json::to_value(&input)
+        .map_err(|e| format!("the input of workflow `{}` does not encode: {e}", W::NAME))?;
+    let state = W::start(input);
+    let name = W::state_name(&state);
+    let fingerprint = W::info().state(name).map(|s| s.fingerprint).unwrap_or("");
+    let state = serde_json::to_value(&state).map_err(|e| {
+        format!(
+            "the start state of workflow `{}` does not encode: {e}",
+            W::NAME
+        )
+    })?;
+    Ok(StartState {
+        input: input_json,
+        state,
+        name,
+        fingerprint,
+    })
 }
 
 fn describe_fields(fields: &[(&str, &str)]) -> String {

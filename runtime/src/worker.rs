@@ -57,6 +57,7 @@ pub struct WorkerBuilder {
     max_deliveries: u32,
     poll_wait: Duration,
     shutdown_grace: Duration,
+    timer_poll: Duration,
     clock: Arc<dyn Clock>,
     worker_id: Option<String>,
     crash_plan: Option<Arc<dyn CrashPlan>>,
@@ -110,6 +111,14 @@ impl WorkerBuilder {
     /// worker driving it died.
     pub fn max_deliveries(mut self, deliveries: u32) -> Self {
         self.max_deliveries = deliveries.max(1);
+        self
+    }
+
+    /// How often the worker looks for due timers (durable sleeps, signal
+    /// timeouts, execution timeouts) and due schedules (default 200 ms;
+    /// schedules at most once a second).
+    pub fn timer_poll(mut self, every: Duration) -> Self {
+        self.timer_poll = every.max(Duration::from_millis(10));
         self
     }
 
@@ -181,6 +190,7 @@ impl WorkerBuilder {
                 resources: Arc::new(self.resources),
                 clock: self.clock,
                 worker_id,
+                queues: queues.clone(),
                 lease_for: self.lease_for,
                 max_deliveries: self.max_deliveries,
                 crash_plan: self.crash_plan,
@@ -190,6 +200,7 @@ impl WorkerBuilder {
             concurrency: self.concurrency,
             poll_wait: self.poll_wait,
             shutdown_grace: self.shutdown_grace,
+            timer_poll: self.timer_poll,
         })
     }
 }
@@ -213,6 +224,7 @@ pub struct Worker {
     concurrency: usize,
     poll_wait: Duration,
     shutdown_grace: Duration,
+    timer_poll: Duration,
 }
 
 impl std::fmt::Debug for Worker {
@@ -242,6 +254,7 @@ impl Worker {
             lease_for: Duration::from_secs(30),
             max_deliveries: 20,
             poll_wait: Duration::from_secs(1),
+            timer_poll: Duration::from_millis(200),
             shutdown_grace: Duration::from_secs(10),
             clock: Arc::new(SystemClock),
             worker_id: None,
@@ -280,6 +293,10 @@ impl Worker {
         let mut failures: u32 = 0;
         tokio::pin!(shutdown);
         info!(worker = %engine.worker_id, queues = ?self.queues, "worker started");
+        let _clockwork = AbortOnDrop(tokio::spawn(clockwork(
+            Arc::clone(&engine),
+            self.timer_poll,
+        )));
         loop {
             while runs.try_join_next().is_some() {}
             let free = tokio::select! {
@@ -424,6 +441,36 @@ impl WorkerHandle {
     /// without releasing their leases.
     pub fn abort(self) {
         self.task.abort();
+    }
+}
+
+/// Fires due timers every `every`, and due schedules about every second,
+/// until dropped.
+async fn clockwork(engine: Arc<Engine>, every: Duration) {
+    let schedule_every = (Duration::from_secs(1).as_millis() / every.as_millis().max(1)).max(1);
+    let mut tick: u128 = 0;
+    loop {
+        tokio::time::sleep(every).await;
+        if engine.halt.is_halted() {
+            return;
+        }
+        if let Err(e) = engine.fire_due_timers().await {
+            debug!(error = %e, "firing timers failed; retrying");
+        }
+        if tick % schedule_every == 0 {
+            if let Err(e) = engine.fire_schedules().await {
+                debug!(error = %e, "firing schedules failed; retrying");
+            }
+        }
+        tick += 1;
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -2,6 +2,7 @@
 //! into a state enum and a step function.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -50,6 +51,52 @@ pub trait Workflow: Sized + Send + Sync + 'static {
     fn register_activities(registry: &mut Registry);
 }
 
+/// A signal: a typed message sent into a running workflow from outside
+/// ([`Client::signal`](crate::Client::signal)) and awaited inside it with
+/// `ctx.signal::<S>().await` or `ctx.signal_within::<S>(timeout).await`.
+///
+/// ```
+/// # use serde::{Deserialize, Serialize};
+/// #[derive(Debug, Serialize, Deserialize)]
+/// struct Cancel {
+///     reason: String,
+/// }
+///
+/// impl steadfast_runtime::Signal for Cancel {
+///     const NAME: &'static str = "cancel";
+/// }
+/// ```
+pub trait Signal: Serialize + DeserializeOwned + Send + 'static {
+    /// The name under which it is sent and buffered.
+    const NAME: &'static str;
+}
+
+/// Why a child run did not return `Ok`, as its parent sees it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ChildError<E> {
+    /// The child returned this error (its compensations ran).
+    #[error("child failed: {0}")]
+    Failed(E),
+    /// The child was cancelled.
+    #[error("child cancelled: {0}")]
+    Cancelled(String),
+    /// The child was terminated.
+    #[error("child terminated: {0}")]
+    Terminated(String),
+    /// The child timed out.
+    #[error("child timed out")]
+    TimedOut,
+    /// The child was parked, or a compensation of it failed, and waits for an
+    /// operator.
+    #[error("child needs an operator: {0}")]
+    Stuck(String),
+    /// A run with the child's id exists and is of another workflow type.
+    #[error("child id is taken: {0}")]
+    IdTaken(String),
+}
+
 /// What one step of a workflow ends with.
 pub enum Transition<W: Workflow> {
     /// The workflow waits at a suspension point for `command` to complete.
@@ -61,6 +108,12 @@ pub enum Transition<W: Workflow> {
     },
     /// The workflow returned.
     Complete(Result<W::Output, W::Error>),
+    /// The workflow continues as a fresh run with this input, under the same
+    /// workflow id (`ctx.continue_as_new(input).await`).
+    ContinueAsNew {
+        /// The new run's arguments.
+        input: W::Input,
+    },
 }
 
 impl<W: Workflow> fmt::Debug for Transition<W> {
@@ -73,6 +126,7 @@ impl<W: Workflow> fmt::Debug for Transition<W> {
                 .finish(),
             Transition::Complete(Ok(_)) => f.write_str("Complete(Ok(..))"),
             Transition::Complete(Err(e)) => write!(f, "Complete(Err({e}))"),
+            Transition::ContinueAsNew { .. } => f.write_str("ContinueAsNew(..)"),
         }
     }
 }
@@ -89,6 +143,43 @@ pub enum Command {
         step: &'static str,
         /// The activity's arguments, as JSON.
         input: serde_json::Value,
+        /// The task queue of the workers that run it, if not the workflow's.
+        queue: Option<&'static str>,
+    },
+    /// Wait for a duration (a durable timer).
+    Sleep {
+        /// The state that waits.
+        step: &'static str,
+        /// How long.
+        duration: Duration,
+    },
+    /// Wait for a signal, for at most `timeout` when one is given.
+    Signal {
+        /// The state that waits.
+        step: &'static str,
+        /// The signal's name.
+        name: &'static str,
+        /// How long to wait before resuming without a signal.
+        timeout: Option<Duration>,
+    },
+    /// Start a child run (unless one with its id exists) and wait for it.
+    Child {
+        /// The state that waits.
+        step: &'static str,
+        /// The child's workflow type.
+        workflow: &'static str,
+        /// The child's workflow id.
+        id: String,
+        /// Its arguments, as JSON.
+        input: serde_json::Value,
+        /// Its start state, as JSON.
+        start_state: serde_json::Value,
+        /// The fingerprint of its start state.
+        start_fp: &'static str,
+        /// Its task queue.
+        queue: &'static str,
+        /// The patches its code knows.
+        patches: &'static [&'static str],
     },
 }
 
@@ -96,7 +187,10 @@ impl Command {
     /// The state that waits for this command.
     pub fn step(&self) -> &'static str {
         match self {
-            Command::Activity { step, .. } => step,
+            Command::Activity { step, .. }
+            | Command::Sleep { step, .. }
+            | Command::Signal { step, .. }
+            | Command::Child { step, .. } => step,
         }
     }
 }
@@ -109,6 +203,12 @@ pub enum Resume {
     Start,
     /// An activity's outcome: JSON of `Result<Output, ActivityError<Error>>`.
     Activity(serde_json::Value),
+    /// The timer fired.
+    Timer,
+    /// A signal's payload, or `None` when the wait timed out.
+    Signal(Option<serde_json::Value>),
+    /// A child's outcome: JSON of `Result<Output, ChildError<Error>>`.
+    Child(serde_json::Value),
 }
 
 impl Resume {
@@ -117,6 +217,9 @@ impl Resume {
         match self {
             Resume::Start => "start",
             Resume::Activity(_) => "an activity outcome",
+            Resume::Timer => "a timer",
+            Resume::Signal(_) => "a signal",
+            Resume::Child(_) => "a child's outcome",
         }
     }
 }

@@ -2,7 +2,10 @@
 //! every control-flow form the workflow compiler supports.
 #![allow(dead_code, missing_docs, unreachable_pub)]
 
+pub mod lifecycle;
+pub mod lifecycle_scenarios;
 pub mod redis_server;
+pub mod rig;
 pub mod workflows;
 
 use std::sync::{Arc, Mutex};

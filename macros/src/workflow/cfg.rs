@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use proc_macro2::{Span, TokenStream};
-use syn::{Expr, Ident, Lifetime, Pat, Path, Stmt, Type};
+use syn::{Expr, ExprMethodCall, Ident, Lifetime, Pat, Path, Stmt, Type};
 
 pub(crate) type BlockId = usize;
 pub(crate) type VarId = usize;
@@ -134,6 +134,23 @@ pub(crate) struct Block {
 pub(crate) enum SuspendKind {
     /// An `#[activity]` call: `path(args)`.
     Activity { path: Path, args: Vec<Expr> },
+    /// A command of the workflow context, as written: `ctx.sleep(d)`,
+    /// `ctx.signal::<S>()`, `ctx.signal_within::<S>(t)`, `ctx.child::<W>(id, input)`.
+    Ctx {
+        method: CtxMethod,
+        call: Box<ExprMethodCall>,
+        /// The turbofish type (`S` or `W`), when the method takes one.
+        ty: Option<Type>,
+    },
+}
+
+/// The context commands a workflow can await.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CtxMethod {
+    Sleep,
+    Signal,
+    SignalWithin,
+    Child,
 }
 
 /// A suspension point: a persisted state of the workflow.
@@ -153,6 +170,11 @@ pub(crate) struct Suspend {
 
 impl SuspendKind {
     pub(crate) fn describe(&self) -> String {
+        let ty_name = |ty: &Option<Type>| {
+            ty.as_ref()
+                .map(|t| quote::quote!(#t).to_string().replace(' ', ""))
+                .unwrap_or_default()
+        };
         match self {
             SuspendKind::Activity { path, .. } => {
                 let name = path
@@ -162,6 +184,12 @@ impl SuspendKind {
                     .unwrap_or_default();
                 format!("activity {name}")
             }
+            SuspendKind::Ctx { method, ty, .. } => match method {
+                CtxMethod::Sleep => "timer".to_owned(),
+                CtxMethod::Signal => format!("signal {}", ty_name(ty)),
+                CtxMethod::SignalWithin => format!("signal {} or its timeout", ty_name(ty)),
+                CtxMethod::Child => format!("child workflow {}", ty_name(ty)),
+            },
         }
     }
 }

@@ -14,7 +14,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Ident, Lifetime};
 
-use super::cfg::{BlockId, Cfg, SuspendKind, Terminator, VarId, VarOrigin};
+use super::cfg::{BlockId, Cfg, CtxMethod, SuspendKind, Terminator, VarId, VarOrigin};
 use super::graph::{self, StateDef};
 use super::liveness::Liveness;
 use super::rewrite::{Jumps, rewrite_expr, rewrite_stmt};
@@ -28,6 +28,8 @@ pub(crate) struct Meta {
     pub(crate) queue: String,
     pub(crate) state: Ident,
     pub(crate) docs: Vec<syn::Attribute>,
+    /// The names passed to `ctx.patched(..)`.
+    pub(crate) patches: Vec<String>,
 }
 
 pub(crate) struct Emitter<'a> {
@@ -92,6 +94,9 @@ impl<'a> Emitter<'a> {
         let mut by_path: HashMap<String, Ident> = HashMap::new();
         let mut alias_of = HashMap::new();
         for (id, s) in cfg.suspends.iter().enumerate() {
+            if !matches!(s.kind, SuspendKind::Activity { .. }) {
+                continue;
+            }
             let key = s.outcome_path.to_string();
             let alias = by_path
                 .entry(key)
@@ -249,6 +254,7 @@ impl<'a> Emitter<'a> {
 
         let info = graph::info_tokens(self, states);
         let activities = self.activity_paths();
+        let children = self.child_types();
         let aliases = self.aliases.iter().map(|(alias, path)| {
             let span = path
                 .clone()
@@ -311,6 +317,7 @@ impl<'a> Emitter<'a> {
 
                     fn register_activities(registry: &mut #p::Registry) {
                         #(registry.activity::<#activities>();)*
+                        #(registry.workflow::<#children>();)*
                     }
 
                     #step
@@ -326,9 +333,34 @@ impl<'a> Emitter<'a> {
             if !self.live.reachable[s.resume] {
                 continue;
             }
-            let alias = &self.alias_of[&id];
+            let Some(alias) = self.alias_of.get(&id) else {
+                continue;
+            };
             if seen.insert(alias.to_string()) {
                 out.push(alias.clone());
+            }
+        }
+        out
+    }
+
+    /// The workflows started as children, registered with the parent so a
+    /// worker that runs the parent can run them too.
+    fn child_types(&self) -> Vec<syn::Type> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for s in &self.cfg.suspends {
+            if !self.live.reachable[s.resume] {
+                continue;
+            }
+            if let SuspendKind::Ctx {
+                method: CtxMethod::Child,
+                ty: Some(ty),
+                ..
+            } = &s.kind
+            {
+                if seen.insert(quote!(#ty).to_string()) {
+                    out.push(ty.clone());
+                }
             }
         }
         out
@@ -441,8 +473,21 @@ impl<'a> Emitter<'a> {
             Some(id) => {
                 let s = &self.cfg.suspends[id];
                 let slot = out_slot(id, s.span);
-                let ty = &self.alias_of[&id];
-                quote!(#slot = ::core::option::Option::Some(#p::activity_outcome::<#ty>(#name, #resume)?);)
+                let outcome = match &s.kind {
+                    SuspendKind::Activity { .. } => {
+                        let ty = &self.alias_of[&id];
+                        quote!(#p::activity_outcome::<#ty>(#name, #resume)?)
+                    }
+                    SuspendKind::Ctx { method, ty, .. } => match method {
+                        CtxMethod::Sleep => quote!(#p::timer_outcome(#name, #resume)?),
+                        CtxMethod::Signal => quote!(#p::signal_outcome::<#ty>(#name, #resume)?),
+                        CtxMethod::SignalWithin => {
+                            quote!(#p::signal_within_outcome::<#ty>(#name, #resume)?)
+                        }
+                        CtxMethod::Child => quote!(#p::child_outcome::<#ty>(#name, #resume)?),
+                    },
+                };
+                quote!(#slot = ::core::option::Option::Some(#outcome);)
             }
         };
         quote! {
@@ -560,14 +605,28 @@ impl<'a> Emitter<'a> {
     fn suspend(&self, site: &Site<'_>, id: usize, loops: &[super::cfg::LoopFrame]) -> TokenStream {
         let p = p();
         let s = &self.cfg.suspends[id];
-        let SuspendKind::Activity { path, args } = &s.kind;
-        let args = args.iter().map(|a| {
-            let mut a = a.clone();
-            rewrite_expr(&mut a, loops, site);
-            a
-        });
         let name = &s.name;
-        let span = path.span();
+        let command = match &s.kind {
+            SuspendKind::Activity { path, args } => {
+                let args = args.iter().map(|a| {
+                    let mut a = a.clone();
+                    rewrite_expr(&mut a, loops, site);
+                    a
+                });
+                let span = path.span();
+                let alias = &self.alias_of[&id];
+                let call = quote_spanned!(span=> <#alias>::__steadfast_new(#(#args),*));
+                quote!(#p::activity_command(&#call, #name)?)
+            }
+            SuspendKind::Ctx { call, .. } => {
+                let mut call = call.clone();
+                for a in call.args.iter_mut() {
+                    rewrite_expr(a, loops, site);
+                }
+                let span = call.method.span();
+                quote_spanned!(span=> #p::IntoCommand::into_command(#call, #name)?)
+            }
+        };
         let state = &self.meta.state;
         let variant = &s.variant;
         let fields = self.live.live_in[s.resume].iter().map(|v| {
@@ -575,10 +634,8 @@ impl<'a> Emitter<'a> {
             let value = site.value_of(*v);
             quote!(#fname: #value)
         });
-        let alias = &self.alias_of[&id];
-        let call = quote_spanned!(span=> <#alias>::__steadfast_new(#(#args),*));
         quote! {
-            let __sf_command = #p::activity_command(&#call, #name)?;
+            let __sf_command = #command;
             return ::core::result::Result::Ok(#p::Transition::Suspend {
                 state: #state::#variant { #(#fields),* },
                 command: __sf_command,

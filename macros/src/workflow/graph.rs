@@ -174,6 +174,7 @@ pub(crate) fn info_tokens(em: &Emitter<'_>, states: &[StateDef]) -> TokenStream 
     let name = &em.meta.name;
     let queue = &em.meta.queue;
     let mermaid = mermaid(em.cfg, em.live, states);
+    let patches = &em.meta.patches;
     let state_infos = states.iter().map(|st| {
         let fields = field_texts(em.cfg, st);
         let fp = fingerprint(&st.name, &fields);
@@ -187,7 +188,7 @@ pub(crate) fn info_tokens(em: &Emitter<'_>, states: &[StateDef]) -> TokenStream 
             #name,
             #queue,
             &[#(#state_infos),*],
-            &[],
+            &[#(#patches),*],
             #mermaid,
         );
         &INFO

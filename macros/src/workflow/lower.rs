@@ -16,10 +16,12 @@ use syn::spanned::Spanned;
 use syn::{Attribute, Expr, ExprIf, Ident, Lifetime, Local, LocalInit, Pat, Stmt, Token, Type};
 
 use super::cfg::{
-    Block, BlockId, Cfg, LoopFrame, MatchArm, Piece, Suspend, SuspendKind, Tail, Terminator, Var,
-    VarId, VarOrigin,
+    Block, BlockId, Cfg, CtxMethod, LoopFrame, MatchArm, Piece, Suspend, SuspendKind, Tail,
+    Terminator, Var, VarId, VarOrigin,
 };
-use super::classify::{activity_outcome_types, activity_type, classify};
+use super::classify::{
+    Awaited, activity_outcome_types, activity_type, classify, ctx_outcome_types,
+};
 use super::hoist::{extract_first, first_await_span, is_direct_await};
 use super::jumps::jumps_of;
 use super::scan::{block_has_await, expr_has_await, stmt_has_await};
@@ -810,17 +812,33 @@ impl Lowerer<'_> {
             _ => return,
         };
         let span = await_expr.await_token.span();
-        let Some(kind) = classify(self.errors, &await_expr.base, self.ctx.as_ref()) else {
-            self.pin = None;
-            return;
+        let kind = match classify(self.errors, &await_expr.base, self.ctx.as_ref()) {
+            Some(Awaited::Suspend(kind)) => *kind,
+            Some(Awaited::ContinueAsNew(call)) => {
+                self.continue_as_new(*call, span);
+                return;
+            }
+            None => {
+                self.pin = None;
+                return;
+            }
         };
         let (name, variant) = self.step_name(&kind, span);
-        let SuspendKind::Activity { path, args } = &kind;
-        let outcome_path = activity_type(path);
-        let (outcome_ty, ok_ty) = activity_outcome_types(path);
+        let (outcome_path, (outcome_ty, ok_ty), args) = match &kind {
+            SuspendKind::Activity { path, args } => (
+                activity_type(path),
+                activity_outcome_types(path),
+                args.clone(),
+            ),
+            SuspendKind::Ctx { method, call, ty } => (
+                proc_macro2::TokenStream::new(),
+                ctx_outcome_types(*method, ty.as_ref()),
+                call.args.iter().cloned().collect(),
+            ),
+        };
         let mut uses = BTreeSet::new();
         let mut fails = false;
-        for a in args {
+        for a in &args {
             let acc = expr_access(a, &self.scopes);
             uses.extend(acc.uses);
             fails |= acc.fails;
@@ -918,6 +936,34 @@ impl Lowerer<'_> {
         }
     }
 
+    /// `ctx.continue_as_new(input).await`: the run ends here and starts
+    /// again with `input`; nothing after it runs.
+    fn continue_as_new(&mut self, call: syn::ExprMethodCall, span: Span) {
+        let temp = Ident::new("__sf_continue", span);
+        let stmt: Stmt = syn::parse_quote_spanned!(span=> let #temp = #call;);
+        self.plain(stmt);
+        // Opaque to the rewriter: this `return` is the step function's own.
+        let done = quote::quote_spanned! {span=>
+            return ::core::result::Result::Ok(
+                ::steadfast::__private::Transition::ContinueAsNew { input: #temp.input }
+            );
+        };
+        let piece = Stmt::Expr(Expr::Verbatim(done), None);
+        self.cfg.blocks[self.cur].pieces.push(Piece {
+            stmt: piece,
+            uses: BTreeSet::new(),
+            may_defs: BTreeSet::new(),
+            defs: BTreeSet::new(),
+            decls: Vec::new(),
+            kills: BTreeSet::new(),
+            loops: Rc::clone(&self.loops),
+            jumps: Vec::new(),
+            may_fail: false,
+            may_return: true,
+        });
+        self.diverge();
+    }
+
     /// The stable name and variant identifier of a new suspension.
     fn step_name(&mut self, kind: &SuspendKind, span: Span) -> (String, Ident) {
         let (name, variant_text, name_span) = match self.pin.take() {
@@ -926,12 +972,26 @@ impl Lowerer<'_> {
                 (pinned, v, pin_span)
             }
             None => {
-                let SuspendKind::Activity { path, .. } = kind;
-                let base = path
-                    .segments
-                    .last()
-                    .map(|s| s.ident.to_string().trim_start_matches("r#").to_owned())
-                    .unwrap_or_default();
+                let last_ident = |path: &syn::Path| {
+                    path.segments
+                        .last()
+                        .map(|s| s.ident.to_string().trim_start_matches("r#").to_owned())
+                        .unwrap_or_default()
+                };
+                let type_ident = |ty: &Option<Type>| match ty {
+                    Some(Type::Path(tp)) => snake_case(&last_ident(&tp.path)),
+                    _ => String::new(),
+                };
+                let base = match kind {
+                    SuspendKind::Activity { path, .. } => last_ident(path),
+                    SuspendKind::Ctx { method, ty, .. } => match method {
+                        CtxMethod::Sleep => "sleep".to_owned(),
+                        CtxMethod::Signal | CtxMethod::SignalWithin => {
+                            format!("signal_{}", type_ident(ty))
+                        }
+                        CtxMethod::Child => format!("child_{}", type_ident(ty)),
+                    },
+                };
                 let n = self.step_counts.entry(base.clone()).or_insert(0);
                 let name = format!("{base}#{n}");
                 let v = format!("{}{n}", camel_case(&base));
@@ -989,6 +1049,22 @@ fn element_type(ty: &Type) -> Option<Type> {
         ("HashMap" | "BTreeMap", [k, v, ..]) => Some(syn::parse_quote!((#k, #v))),
         _ => None,
     }
+}
+
+/// `Cancel` -> `cancel`; `OrderShipped` -> `order_shipped`.
+fn snake_case(s: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if c.is_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `#[step("name")]`: removed from `attrs`, returned with its span.

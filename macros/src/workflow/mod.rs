@@ -9,6 +9,7 @@ mod hoist;
 mod jumps;
 mod liveness;
 mod lower;
+mod patches;
 mod rewrite;
 mod scan;
 mod sig;
@@ -41,6 +42,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     scan::check_body(&errors, &func.block);
     let cfg = lower::lower(&errors, &sig, (*func.block).clone());
     let live = Liveness::compute(&cfg);
+    let patches = patches::collect(&errors, &func.block, sig.ctx.as_ref());
     let name = attrs
         .name
         .get()
@@ -74,6 +76,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             queue,
             state,
             docs,
+            patches,
         },
     );
     let states = emitter.states();

@@ -22,6 +22,7 @@ fn states_of(item: TokenStream) -> Result<Vec<(String, Vec<String>)>, Vec<String
         queue: "default".into(),
         state: syn::parse_quote!(WState),
         docs: Vec::new(),
+        patches: Vec::new(),
     };
     let em = Emitter::new(&sig, &cfg, &live, &errors, meta);
     let states = em.states();
@@ -228,6 +229,7 @@ fn the_graph_links_states_and_exits() {
         queue: "default".into(),
         state: syn::parse_quote!(WState),
         docs: Vec::new(),
+        patches: Vec::new(),
     };
     let em = Emitter::new(&sig, &cfg, &live, &errors, meta);
     let states = em.states();

@@ -3,16 +3,24 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 
 use futures_util::FutureExt;
 use serde_json::Value;
 
+use tracing::debug;
+
+use super::{DriveError, Engine, Held, Opts};
 use crate::activity::{ActivityContext, ActivityError, ActivityFailure, CompensationCall};
+use crate::envelope::{Envelope, Interrupt};
 use crate::registry::{AttemptResult, ErasedActivity};
 
 /// How an activity call ended, once the retry policy has had its say.
 pub(crate) enum CallEnd {
+    /// A stop request or the execution deadline interrupted it; the attempt
+    /// in progress was cancelled and its outcome is unknown.
+    Interrupted,
     Succeeded {
         output: Value,
         compensation: Option<CompensationCall>,
@@ -93,6 +101,7 @@ pub(crate) async fn run_attempt(
 pub(crate) fn outcome_json(activity: &str, end: &CallEnd) -> Result<Value, serde_json::Error> {
     match end {
         CallEnd::Succeeded { output, .. } => serde_json::to_value(Ok::<&Value, ()>(output)),
+        CallEnd::Interrupted => Ok(serde_json::Value::Null),
         CallEnd::GaveUp { attempts, failure } => {
             let error = ActivityError {
                 activity: activity.to_owned(),
@@ -112,6 +121,135 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         s.clone()
     } else {
         "a panic with a non-text payload".to_owned()
+    }
+}
+
+/// The call an activity attempt belongs to.
+pub(crate) struct CallSpec<'a> {
+    /// The workflow step it belongs to.
+    pub(crate) step: &'a str,
+    /// How the history names it.
+    pub(crate) label: &'a str,
+    /// Its frozen arguments.
+    pub(crate) input: &'a Value,
+    /// Its idempotency key.
+    pub(crate) key: &'a str,
+}
+
+impl Engine {
+    /// Runs an activity call with its timeout and retry policy. Every failed
+    /// attempt that will be retried is checkpointed, so the attempt count
+    /// survives a crash. For forward work (`forward`), any stop request and
+    /// the run's execution deadline cancel the attempt in progress; for a
+    /// compensation only a terminate does.
+    pub(super) async fn call(
+        &self,
+        held: &mut Held<'_>,
+        env: &mut Envelope,
+        handler: &Arc<dyn ErasedActivity>,
+        spec: CallSpec<'_>,
+        forward: bool,
+    ) -> Result<CallEnd, DriveError> {
+        let options = handler.options();
+        loop {
+            let attempt = env.attempts + 1;
+            let ctx = ActivityContext::new(
+                env.id.as_str(),
+                spec.step,
+                spec.key,
+                attempt,
+                Arc::clone(&self.resources),
+            );
+            let run = run_attempt(handler, spec.input.clone(), ctx, options.timeout);
+            let Some(end) = self.unless_stopped(held, env, forward, run).await else {
+                return Ok(CallEnd::Interrupted);
+            };
+            let failure = match end {
+                AttemptEnd::Succeeded {
+                    output,
+                    compensation,
+                } => {
+                    return Ok(CallEnd::Succeeded {
+                        output,
+                        compensation,
+                    });
+                }
+                AttemptEnd::Broken(reason) => return Err(DriveError::Park(reason)),
+                AttemptEnd::Failed(failure) => failure,
+            };
+            let delay = if failure.retryable {
+                options.retry.delay_after(attempt)
+            } else {
+                None
+            };
+            let Some(delay) = delay else {
+                return Ok(CallEnd::GaveUp {
+                    attempts: attempt,
+                    failure,
+                });
+            };
+            debug!(workflow_id = %env.id, step = %spec.step, attempt, error = %failure.message, ?delay, "attempt failed; retrying");
+            self.begin_transition(env);
+            env.attempts = attempt;
+            let event = format!(
+                "{} attempt {attempt} failed: {}; retrying in {delay:?}",
+                spec.label, failure.message
+            );
+            env.last_error = Some(failure.message);
+            self.commit(held, env, event, Opts::default()).await?;
+            if self
+                .unless_stopped(held, env, forward, tokio::time::sleep(delay))
+                .await
+                .is_none()
+            {
+                return Ok(CallEnd::Interrupted);
+            }
+        }
+    }
+
+    /// Awaits `work` unless a stop request (or, for forward work, the
+    /// execution deadline) comes first: then `None`, with the request in
+    /// `env.interrupt`.
+    async fn unless_stopped<T>(
+        &self,
+        held: &mut Held<'_>,
+        env: &mut Envelope,
+        forward: bool,
+        work: impl Future<Output = T>,
+    ) -> Option<T> {
+        let stops = |i: &Interrupt| forward || matches!(i, Interrupt::Terminate { .. });
+        if env.interrupt.as_ref().is_some_and(stops) {
+            return None;
+        }
+        let deadline = env
+            .deadline_ms
+            .filter(|_| forward)
+            .map(|d| Duration::from_millis(d.saturating_sub(self.clock.now_ms())));
+        let late = async {
+            match deadline {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(work);
+        tokio::pin!(late);
+        loop {
+            tokio::select! {
+                out = &mut work => return Some(out),
+                () = &mut late => return None,
+                changed = held.interrupts.changed(), if held.live => {
+                    if changed.is_err() {
+                        held.live = false;
+                        continue;
+                    }
+                    let seen = held.interrupts.borrow_and_update().clone();
+                    if let Some(i) = seen.filter(|i| stops(i)) {
+                        env.interrupt = Some(i);
+                        return None;
+                    }
+                }
+            }
+        }
     }
 }
 

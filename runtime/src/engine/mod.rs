@@ -1,13 +1,22 @@
 //! Driving one run, held under a lease, from checkpoint to checkpoint.
 //!
 //! Each transition is: take the pending command from the envelope, carry it
-//! out (run an activity with its retries), feed the outcome to the
-//! workflow's step function, and commit the new envelope (state, next
-//! command with its frozen arguments, pushed compensation) in one fenced
-//! write. While the worker holds the run it keeps going without a round
-//! trip through the task queue.
+//! out (run an activity with its retries, see whether a timer is due, a
+//! signal came, a child settled), feed the outcome to the workflow's step
+//! function, and commit the new envelope (state, next command with its
+//! frozen arguments, pushed compensation) in one fenced write. While the
+//! worker holds the run it keeps going without a round trip through the
+//! task queue; when the run waits for something outside the worker it is
+//! released, with a durable timer when the wait has an end.
+//!
+//! Between transitions the engine acts on stop requests: a cancel or an
+//! execution timeout stops the run and unwinds its compensations; a
+//! terminate stops it at once.
 
 mod attempts;
+mod compensate;
+mod forward;
+mod periodic;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -15,21 +24,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
 
-use crate::activity::ActivityContext;
 use crate::clock::Clock;
-use crate::context::WorkflowContext;
 use crate::crash::{CrashPlan, CrashPoint};
-use crate::envelope::{CompensationEntry, Envelope, Pending, Status};
-use crate::registry::{AnyState, ErasedActivity, ErasedTransition, ErasedWorkflow, Registry};
+use crate::envelope::{Envelope, Interrupt, Pending, Status};
+use crate::registry::{ErasedActivity, Registry};
 use crate::resources::Resources;
-use crate::store::{Commit, Lease, Store, StoreError, Task};
-use crate::workflow::{Command, Resume};
+use crate::store::{Commit, Committed, Lease, Store, StoreError, Task};
 
 pub(crate) use attempts::panic_message;
-use attempts::{AttemptEnd, CallEnd, run_attempt};
 
 /// Everything a worker's drives share.
 pub(crate) struct Engine {
@@ -38,6 +43,9 @@ pub(crate) struct Engine {
     pub(crate) resources: Arc<Resources>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) worker_id: String,
+    /// The task queues this worker serves (activities routed to one of them
+    /// run here).
+    pub(crate) queues: Vec<String>,
     pub(crate) lease_for: Duration,
     /// A task delivered more often than this belongs to a run whose workers
     /// keep dying while driving it: the run is parked instead of retried.
@@ -87,6 +95,35 @@ enum DriveError {
     Crashed,
 }
 
+/// A run this worker holds: its lease, and stop requests seen by the
+/// lease renewals.
+struct Held<'a> {
+    lease: &'a Lease,
+    interrupts: watch::Receiver<Option<Interrupt>>,
+    /// Whether renewals still report (false once they stopped).
+    live: bool,
+}
+
+/// How a run is asked to stop.
+#[derive(Debug, Clone)]
+enum Stop {
+    Cancel(String),
+    Terminate(String),
+    TimedOut,
+}
+
+/// What a commit does besides writing the checkpoint.
+#[derive(Default)]
+struct Opts {
+    release: bool,
+    await_signal: Option<String>,
+    wake_at: Option<u64>,
+    consume_signal: Option<u64>,
+    dispatch: Option<String>,
+    clear_interrupt: Option<Interrupt>,
+    trim_history: bool,
+}
+
 impl Engine {
     /// Drives a run whose lease was just acquired, as far as it goes.
     pub(crate) async fn handle(
@@ -95,14 +132,19 @@ impl Engine {
         lease: Lease,
         envelope: Result<Box<Envelope>, String>,
     ) {
-        let _renewal = self.keep_lease(&lease);
+        let (_renewal, interrupts) = self.keep_lease(&lease);
+        let mut held = Held {
+            lease: &lease,
+            interrupts,
+            live: true,
+        };
         let result = match envelope {
             Ok(_) if task.deliveries > self.max_deliveries => Err(DriveError::Park(format!(
                 "its task was delivered {} times without the run making progress: every worker that \
                  took it died (a crash, an out-of-memory kill?); inspect it before resuming it",
                 task.deliveries
             ))),
-            Ok(envelope) => self.drive(&lease, *envelope).await,
+            Ok(envelope) => self.drive(&mut held, *envelope).await,
             Err(reason) => Err(DriveError::Park(format!(
                 "the stored record cannot be read: {reason}"
             ))),
@@ -121,288 +163,153 @@ impl Engine {
         }
     }
 
-    /// Renews the lease in the background until the returned guard drops.
-    fn keep_lease(self: &Arc<Self>, lease: &Lease) -> impl Drop + use<> {
+    /// Renews the lease in the background until the returned guard drops,
+    /// reporting stop requests the renewals see.
+    fn keep_lease(
+        self: &Arc<Self>,
+        lease: &Lease,
+    ) -> (AbortGuard, watch::Receiver<Option<Interrupt>>) {
         let engine = Arc::clone(self);
         let lease = lease.clone();
         let every = self.lease_for / 3;
+        let (tx, rx) = watch::channel(None);
         let task = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
-                if let Err(e) = engine.store.renew(&lease, engine.lease_for).await {
-                    debug!(workflow_id = %lease.workflow_id, error = %e, "lease renewal failed");
-                    if !e.is_transient() {
-                        return;
+                match engine.store.renew(&lease, engine.lease_for).await {
+                    Ok(Some(interrupt)) => {
+                        tx.send_replace(Some(interrupt));
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        debug!(workflow_id = %lease.workflow_id, error = %e, "lease renewal failed");
+                        if !e.is_transient() {
+                            return;
+                        }
                     }
                 }
             }
         });
-        AbortGuard(task)
+        (AbortGuard(task), rx)
     }
 
-    async fn drive(&self, lease: &Lease, mut env: Envelope) -> Result<(), DriveError> {
-        let workflow = self
-            .registry
-            .find_workflow(&env.workflow)
-            .cloned()
-            .ok_or_else(|| {
-                DriveError::Park(format!(
-                    "workflow type `{}` is not registered on this worker (it knows: {})",
-                    env.workflow,
-                    self.registry
-                        .workflow_names()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })?;
-        let mut state: Option<AnyState> = None;
+    async fn drive(&self, held: &mut Held<'_>, mut env: Envelope) -> Result<(), DriveError> {
+        let workflow = self.registry.find_workflow(&env.workflow).cloned();
+        let mut cached = None;
         loop {
-            match env.status {
+            if let Some(stop) = self.stop_requested(&env) {
+                if !self.stop(held, &mut env, stop).await? {
+                    return Ok(());
+                }
+                continue;
+            }
+            let keep = match env.status {
                 Status::Running => {
-                    if !self.forward(lease, &mut env, &workflow, &mut state).await? {
-                        return Ok(());
-                    }
+                    self.forward(held, &mut env, workflow.as_ref(), &mut cached)
+                        .await?
                 }
-                Status::Compensating => {
-                    if !self.compensate_one(lease, &mut env).await? {
-                        return Ok(());
-                    }
+                Status::Compensating => self.compensate_one(held, &mut env).await?,
+                _ => {
+                    self.store.release(held.lease, None, None).await?;
+                    false
                 }
-                _ => return Ok(()),
+            };
+            if !keep {
+                return Ok(());
             }
         }
     }
 
-    /// One forward transition. Returns whether the worker keeps the run.
-    async fn forward(
+    /// A stop the run must act on now, if any.
+    fn stop_requested(&self, env: &Envelope) -> Option<Stop> {
+        match (&env.interrupt, env.status) {
+            (Some(Interrupt::Terminate { reason }), _) => {
+                return Some(Stop::Terminate(reason.clone()));
+            }
+            (Some(Interrupt::Cancel { reason }), Status::Running) => {
+                return Some(Stop::Cancel(reason.clone()));
+            }
+            _ => {}
+        }
+        let late = env.deadline_ms.is_some_and(|d| self.clock.now_ms() >= d);
+        (env.status == Status::Running && late).then_some(Stop::TimedOut)
+    }
+
+    /// Stops the run. Returns whether the worker keeps it (to compensate).
+    async fn stop(
         &self,
-        lease: &Lease,
+        held: &mut Held<'_>,
         env: &mut Envelope,
-        workflow: &Arc<dyn ErasedWorkflow>,
-        cached: &mut Option<AnyState>,
+        stop: Stop,
     ) -> Result<bool, DriveError> {
-        let pending = env.pending.clone().ok_or_else(|| {
-            DriveError::Park("the run is running but has no pending command".into())
-        })?;
-        let (resume, pushed, mut event) = match pending {
-            Pending::Start => (Resume::Start, None, "started".to_owned()),
-            Pending::Activity {
-                activity,
-                step,
-                input,
-                key,
-            } => {
-                let handler = self.activity(&activity)?;
-                let end = self
-                    .call(lease, env, &handler, &step, &step, &input, &key)
-                    .await?;
-                let outcome = attempts::outcome_json(&activity, &end).map_err(|e| {
-                    DriveError::Park(format!("the outcome of `{step}` does not encode: {e}"))
-                })?;
-                match end {
-                    CallEnd::Succeeded { compensation, .. } => {
-                        let pushed = compensation.map(|c| CompensationEntry {
-                            step: step.clone(),
-                            activity: c.activity,
-                            input: c.input,
-                            key: format!("{key}/undo"),
-                        });
-                        (
-                            Resume::Activity(outcome),
-                            pushed,
-                            format!("{step} completed"),
-                        )
-                    }
-                    CallEnd::GaveUp { attempts, failure } => (
-                        Resume::Activity(outcome),
-                        None,
-                        format!(
-                            "{step} failed after {attempts} attempt(s): {}",
-                            failure.message
-                        ),
-                    ),
-                }
+        // A child the run waits for is stopped the same way.
+        if let Some(Pending::Child { id, .. }) = &env.pending {
+            let request = match &stop {
+                Stop::Terminate(reason) => Interrupt::Terminate {
+                    reason: format!("parent `{}` terminated: {reason}", env.id),
+                },
+                Stop::Cancel(reason) => Interrupt::Cancel {
+                    reason: format!("parent `{}` cancelled: {reason}", env.id),
+                },
+                Stop::TimedOut => Interrupt::Cancel {
+                    reason: format!("parent `{}` timed out", env.id),
+                },
+            };
+            if let Err(e) = self.store.interrupt(id, request).await {
+                debug!(child = %id, error = %e, "could not stop the child run");
             }
+        }
+        self.begin_transition(env);
+        let seen = env.interrupt.take();
+        let opts = |release| Opts {
+            release,
+            clear_interrupt: seen.clone(),
+            ..Opts::default()
         };
-
-        let state = match cached.take() {
-            Some(s) => s,
-            None => workflow
-                .decode_state(&env.step, &env.state_fp, &env.state)
-                .map_err(DriveError::Park)?,
+        if let Stop::Terminate(reason) = stop {
+            env.status = Status::Terminated;
+            env.reason = Some(format!("terminated: {reason}"));
+            env.pending = None;
+            info!(workflow_id = %env.id, %reason, "run terminated");
+            self.commit(held, env, format!("terminated: {reason}"), opts(true))
+                .await?;
+            return Ok(false);
+        }
+        let (ending, text) = match stop {
+            Stop::Cancel(reason) => (Status::Cancelled, format!("cancelled: {reason}")),
+            _ => (
+                Status::TimedOut,
+                "timed out: the execution timeout passed".to_owned(),
+            ),
         };
-        let now = self.clock.now_ms();
-        let mut ctx = WorkflowContext::new(env.id.clone(), workflow.info().name, env.seq, now);
-        let transition = catch_unwind(AssertUnwindSafe(|| workflow.step(&mut ctx, state, resume)))
-            .map_err(|p| {
-                DriveError::Park(format!(
-                    "workflow code panicked after state `{}`: {}",
-                    env.step,
-                    panic_message(p.as_ref())
-                ))
-            })?
-            .map_err(|e| DriveError::Park(e.to_string()))?;
-
-        env.seq += 1;
-        env.updated_at_ms = now;
-        env.attempts = 0;
-        env.last_error = None;
-        env.compensations.extend(pushed);
-        let keep = match transition {
-            ErasedTransition::Suspend {
-                state,
-                json,
-                name,
-                fingerprint,
-                command,
-            } => {
-                env.step = name.to_owned();
-                env.state_fp = fingerprint.to_owned();
-                env.state = json;
-                env.pending = Some(pending_for(&command, &env.id, env.seq));
-                *cached = Some(state);
-                event.push_str(&format!("; next {name}"));
-                true
-            }
-            ErasedTransition::Complete(Ok(output)) => {
-                env.status = Status::Completed;
-                env.output = Some(output);
-                env.compensations.clear();
-                event.push_str("; completed");
-                self.finish(env);
-                false
-            }
-            ErasedTransition::Complete(Err(failure)) => {
-                env.error = Some(failure.json);
-                event.push_str(&format!("; returned an error: {}", failure.message));
-                env.error_message = Some(failure.message);
-                if env.compensations.is_empty() {
-                    env.status = Status::Failed;
-                    self.finish(env);
-                    false
-                } else {
-                    env.status = Status::Compensating;
-                    env.pending = None;
-                    env.step.clear();
-                    env.state_fp.clear();
-                    env.state = Value::Null;
-                    true
-                }
-            }
-        };
-        self.commit(lease, env, event, !keep).await?;
+        info!(workflow_id = %env.id, %text, "run stopping");
+        env.reason = Some(text.clone());
+        self.clear_state(env);
+        let keep = !env.compensations.is_empty();
+        if keep {
+            env.status = Status::Compensating;
+            env.ending = Some(ending);
+        } else {
+            env.status = ending;
+        }
+        self.commit(held, env, text, opts(!keep)).await?;
         Ok(keep)
     }
 
-    /// Runs the most recent pending compensation. Returns whether the
-    /// worker keeps the run.
-    async fn compensate_one(&self, lease: &Lease, env: &mut Envelope) -> Result<bool, DriveError> {
-        let Some(top) = env.compensations.last().cloned() else {
-            env.seq += 1;
-            env.updated_at_ms = self.clock.now_ms();
-            env.status = Status::Failed;
-            self.commit(lease, env, "compensations done".into(), true)
-                .await?;
-            return Ok(false);
-        };
-        let handler = self.activity(&top.activity)?;
-        let label = format!("compensation {} for {}", top.activity, top.step);
-        let end = self
-            .call(
-                lease, env, &handler, &top.step, &label, &top.input, &top.key,
-            )
-            .await?;
+    /// Bumps the sequence number and clears per-transition fields.
+    fn begin_transition(&self, env: &mut Envelope) {
         env.seq += 1;
         env.updated_at_ms = self.clock.now_ms();
         env.attempts = 0;
         env.last_error = None;
-        match end {
-            CallEnd::Succeeded { .. } => {
-                env.compensations.pop();
-                let keep = !env.compensations.is_empty();
-                if !keep {
-                    env.status = Status::Failed;
-                }
-                let event = format!("compensation {} for {} completed", top.activity, top.step);
-                info!(workflow_id = %env.id, activity = %top.activity, step = %top.step, "compensation completed");
-                self.commit(lease, env, event, !keep).await?;
-                Ok(keep)
-            }
-            CallEnd::GaveUp { attempts, failure } => {
-                let reason = format!(
-                    "compensation `{}` for step `{}` failed after {attempts} attempt(s): {}",
-                    top.activity, top.step, failure.message
-                );
-                warn!(workflow_id = %env.id, %reason, "compensation failed; run kept for an operator");
-                env.status = Status::CompensationFailed;
-                env.reason = Some(reason.clone());
-                self.commit(lease, env, reason, true).await?;
-                Ok(false)
-            }
-        }
     }
 
-    /// Runs an activity call with its timeout and retry policy. Every failed
-    /// attempt that will be retried is checkpointed, so the attempt count
-    /// survives a crash. `step` is the workflow step the call belongs to;
-    /// `label` names the call in the history.
-    #[allow(clippy::too_many_arguments)]
-    async fn call(
-        &self,
-        lease: &Lease,
-        env: &mut Envelope,
-        handler: &Arc<dyn ErasedActivity>,
-        step: &str,
-        label: &str,
-        input: &Value,
-        key: &str,
-    ) -> Result<CallEnd, DriveError> {
-        let options = handler.options();
-        loop {
-            let attempt = env.attempts + 1;
-            let ctx = ActivityContext::new(
-                env.id.as_str(),
-                step,
-                key,
-                attempt,
-                Arc::clone(&self.resources),
-            );
-            let failure = match run_attempt(handler, input.clone(), ctx, options.timeout).await {
-                AttemptEnd::Succeeded {
-                    output,
-                    compensation,
-                } => {
-                    return Ok(CallEnd::Succeeded {
-                        output,
-                        compensation,
-                    });
-                }
-                AttemptEnd::Broken(reason) => return Err(DriveError::Park(reason)),
-                AttemptEnd::Failed(failure) => failure,
-            };
-            let delay = if failure.retryable {
-                options.retry.delay_after(attempt)
-            } else {
-                None
-            };
-            let Some(delay) = delay else {
-                return Ok(CallEnd::GaveUp {
-                    attempts: attempt,
-                    failure,
-                });
-            };
-            debug!(workflow_id = %env.id, %step, attempt, error = %failure.message, ?delay, "attempt failed; retrying");
-            env.seq += 1;
-            env.updated_at_ms = self.clock.now_ms();
-            env.attempts = attempt;
-            let event = format!(
-                "{label} attempt {attempt} failed: {}; retrying in {delay:?}",
-                failure.message
-            );
-            env.last_error = Some(failure.message);
-            self.commit(lease, env, event, false).await?;
-            tokio::time::sleep(delay).await;
-        }
+    fn clear_state(&self, env: &mut Envelope) {
+        env.pending = None;
+        env.step.clear();
+        env.state_fp.clear();
+        env.state = Value::Null;
+        env.outcome = None;
     }
 
     fn activity(&self, name: &str) -> Result<Arc<dyn ErasedActivity>, DriveError> {
@@ -417,29 +324,29 @@ impl Engine {
         })
     }
 
-    fn finish(&self, env: &mut Envelope) {
-        env.pending = None;
-        env.step.clear();
-        env.state_fp.clear();
-        env.state = Value::Null;
-    }
-
     /// Commits `env` (whose `seq` is already incremented), honouring the
-    /// crash plan, and retries while the store is unreachable.
+    /// crash plan, and retries while the store is unreachable. Wakes the
+    /// parent of a child run that settles.
     async fn commit(
         &self,
-        lease: &Lease,
-        env: &Envelope,
+        held: &Held<'_>,
+        env: &mut Envelope,
         event: String,
-        release: bool,
-    ) -> Result<(), DriveError> {
+        opts: Opts,
+    ) -> Result<Committed, DriveError> {
         self.crash_point(&env.id, env.seq, CrashPoint::BeforeCommit)?;
         let mut delay = Duration::from_millis(50);
         let give_up = tokio::time::Instant::now() + self.lease_for;
-        loop {
-            let commit = Commit::new(env.clone(), event.clone(), release);
-            match self.store.commit(lease, commit, self.lease_for).await {
-                Ok(()) => break,
+        let committed = loop {
+            let mut commit = Commit::new(env.clone(), event.clone(), opts.release);
+            commit.await_signal = opts.await_signal.clone();
+            commit.wake_at = opts.wake_at;
+            commit.consume_signal = opts.consume_signal;
+            commit.dispatch = opts.dispatch.clone();
+            commit.clear_interrupt.clone_from(&opts.clear_interrupt);
+            commit.trim_history = opts.trim_history;
+            match self.store.commit(held.lease, commit, self.lease_for).await {
+                Ok(c) => break c,
                 Err(e) if e.is_transient() && tokio::time::Instant::now() + delay < give_up => {
                     warn!(workflow_id = %env.id, error = %e, "commit failed; retrying");
                     tokio::time::sleep(delay).await;
@@ -447,9 +354,31 @@ impl Engine {
                 }
                 Err(e) => return Err(e.into()),
             }
-        }
+        };
         debug!(workflow_id = %env.id, seq = env.seq, step = %env.step, status = %env.status, %event, "checkpoint");
-        self.crash_point(&env.id, env.seq, CrashPoint::AfterCommit)
+        if opts.clear_interrupt.is_some() && env.interrupt == opts.clear_interrupt {
+            env.interrupt = None;
+        }
+        if committed.interrupt.is_some() {
+            env.interrupt.clone_from(&committed.interrupt);
+        }
+        if let Some(nonce) = opts.consume_signal {
+            env.signals.retain(|s| s.nonce != nonce);
+        }
+        if let Some(signal) = &committed.signal {
+            if !env.signals.iter().any(|s| s.nonce == signal.nonce) {
+                env.signals.push(signal.clone());
+            }
+        }
+        if env.status.is_settled() {
+            if let Some(parent) = &env.parent {
+                if let Err(e) = self.store.wake(parent).await {
+                    debug!(%parent, error = %e, "could not wake the parent run; its timer will");
+                }
+            }
+        }
+        self.crash_point(&env.id, env.seq, CrashPoint::AfterCommit)?;
+        Ok(committed)
     }
 
     fn crash_point(&self, id: &str, seq: u64, point: CrashPoint) -> Result<(), DriveError> {
@@ -465,26 +394,27 @@ impl Engine {
         }
         Ok(())
     }
-}
 
-/// The pending command checkpointed for a suspension; the idempotency key is
-/// fixed here, once, so every attempt and re-execution shares it.
-fn pending_for(command: &Command, id: &str, seq: u64) -> Pending {
-    match command {
-        Command::Activity {
-            activity,
-            step,
-            input,
-        } => Pending::Activity {
-            activity: (*activity).to_owned(),
-            step: (*step).to_owned(),
-            input: input.clone(),
-            key: format!("{id}/{step}/{seq}"),
-        },
+    /// The earlier of `at` and the run's execution deadline.
+    fn before_deadline(env: &Envelope, at: Option<u64>) -> Option<u64> {
+        match (at, env.deadline_ms) {
+            (Some(a), Some(d)) => Some(a.min(d)),
+            (a, d) => a.or(d),
+        }
     }
 }
 
-struct AbortGuard(tokio::task::JoinHandle<()>);
+/// Runs the closure, turning a panic into a park reason.
+fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, DriveError> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
+        DriveError::Park(format!(
+            "workflow code panicked {what}: {}",
+            panic_message(p.as_ref())
+        ))
+    })
+}
+
+pub(crate) struct AbortGuard(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortGuard {
     fn drop(&mut self) {

@@ -1,6 +1,6 @@
 //! A store that keeps everything in process memory.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -8,12 +8,14 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
-use super::{Acquired, Commit, Lease, Started, Store, StoreError, Task};
-use crate::envelope::{Envelope, HistoryEntry, Status};
+use super::{Acquired, Commit, Committed, Lease, SendError, Started, Store, StoreError, Task};
+use crate::envelope::{Envelope, HistoryEntry, Interrupt, Pending, SignalEntry, Status};
+use crate::schedule::ScheduleSpec;
 
 /// A [`Store`] in process memory, with the same semantics as the Redis store
-/// (leases, fences, compare-and-set commits, redelivery of abandoned tasks)
-/// and none of its durability: everything is gone when the process exits.
+/// (leases, fences, compare-and-set commits, redelivery of abandoned tasks,
+/// timers, signal buffers, schedules) and none of its durability:
+/// everything is gone when the process exits.
 ///
 /// For unit tests and zero-setup demos. Clones share the same data, so
 /// several workers and clients in one process can use it together.
@@ -35,6 +37,9 @@ struct Inner {
     runs: HashMap<String, Record>,
     ready: HashMap<String, VecDeque<Task>>,
     delivered: HashMap<String, Delivery>,
+    /// Run id -> (due, queue).
+    timers: HashMap<String, (u64, String)>,
+    schedules: BTreeMap<String, ScheduleSpec>,
     next_receipt: u64,
 }
 
@@ -115,6 +120,15 @@ impl MemoryStore {
             .map(|r| r.envelope.clone())
             .collect()
     }
+
+    fn notify(&self, tasks: bool, settled: bool) {
+        if tasks {
+            self.shared.tasks_ready.notify_waiters();
+        }
+        if settled {
+            self.shared.settled.notify_waiters();
+        }
+    }
 }
 
 impl Inner {
@@ -136,13 +150,36 @@ impl Inner {
             .runs
             .get_mut(&lease.workflow_id)
             .ok_or_else(|| StoreError::NotFound(lease.workflow_id.clone()))?;
-        if rec.fence != lease.fence {
-            return Err(StoreError::Fenced {
+        match &rec.lease {
+            Some(l) if rec.fence == lease.fence && l.worker == lease.worker => Ok(rec),
+            _ => Err(StoreError::Fenced {
                 workflow_id: lease.workflow_id.clone(),
                 fence: lease.fence,
+            }),
+        }
+    }
+
+    /// The run, unless it is missing or settled.
+    fn open_run<'a>(&'a mut self, id: &str) -> Result<&'a mut Record, SendError> {
+        let rec = self
+            .runs
+            .get_mut(id)
+            .ok_or_else(|| SendError::NotFound(id.to_owned()))?;
+        if rec.envelope.status.is_settled() {
+            return Err(SendError::Settled {
+                id: id.to_owned(),
+                status: rec.envelope.status,
             });
         }
         Ok(rec)
+    }
+}
+
+impl Record {
+    fn leased(&self) -> bool {
+        self.lease
+            .as_ref()
+            .is_some_and(|l| l.until > Instant::now())
     }
 }
 
@@ -167,7 +204,7 @@ impl Store for MemoryStore {
         );
         inner.enqueue(&id, &queue);
         drop(inner);
-        self.shared.tasks_ready.notify_waiters();
+        self.notify(true, false);
         Ok(Started::Created)
     }
 
@@ -284,7 +321,7 @@ impl Store for MemoryStore {
         lease: &Lease,
         commit: Commit,
         lease_for: Duration,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Committed, StoreError> {
         let history_limit = self.shared.history_limit;
         let mut inner = self.lock();
         let rec = inner.check_lease(lease)?;
@@ -296,30 +333,59 @@ impl Store for MemoryStore {
                 found: rec.envelope.seq,
             });
         }
-        let settled = commit.envelope.status.is_settled();
-        rec.history
-            .push_back(HistoryEntry::of(&commit.envelope, commit.event));
+        let mut env = commit.envelope;
+        // Messages belong to their senders: keep what is stored.
+        env.signals = std::mem::take(&mut rec.envelope.signals);
+        if let Some(nonce) = commit.consume_signal {
+            env.signals.retain(|s| s.nonce != nonce);
+        }
+        env.interrupt = rec.envelope.interrupt.take();
+        if commit.clear_interrupt.is_some() && env.interrupt == commit.clear_interrupt {
+            env.interrupt = None;
+        }
+        let buffered = commit
+            .await_signal
+            .as_ref()
+            .and_then(|name| env.signals.iter().find(|s| &s.name == name).cloned());
+        let release = commit.release && buffered.is_none();
+        let settled = env.status.is_settled();
+        if commit.trim_history {
+            rec.history.clear();
+        }
+        rec.history.push_back(HistoryEntry::of(&env, commit.event));
         while rec.history.len() > history_limit {
             rec.history.pop_front();
         }
-        rec.envelope = commit.envelope;
+        let committed = Committed {
+            interrupt: env.interrupt.clone(),
+            signal: buffered.clone(),
+        };
+        let (id, queue) = (env.id.clone(), env.queue.clone());
+        rec.envelope = env;
         let now = Instant::now();
-        if commit.release {
+        if release {
             rec.lease = None;
+        } else if let Some(l) = rec.lease.as_mut() {
+            l.until = now + lease_for;
+        }
+        if settled {
+            inner.timers.remove(&id);
+        } else if let (Some(due), None) = (commit.wake_at, &buffered) {
+            inner.timers.insert(id.clone(), (due, queue));
+        }
+        let mut woke = false;
+        if release {
             inner.delivered.remove(&lease.task.receipt);
-        } else {
-            if let Some(l) = rec.lease.as_mut() {
-                l.until = now + lease_for;
+            if let Some(q) = &commit.dispatch {
+                inner.enqueue(&id, q);
+                woke = true;
             }
-            if let Some(d) = inner.delivered.get_mut(&lease.task.receipt) {
-                d.idle_since = now;
-            }
+        } else if let Some(d) = inner.delivered.get_mut(&lease.task.receipt) {
+            d.idle_since = now;
         }
         drop(inner);
-        if settled {
-            self.shared.settled.notify_waiters();
-        }
-        Ok(())
+        self.notify(woke, settled);
+        Ok(committed)
     }
 
     async fn park(&self, lease: &Lease, reason: &str) -> Result<(), StoreError> {
@@ -327,24 +393,174 @@ impl Store for MemoryStore {
         let rec = inner.check_lease(lease)?;
         rec.envelope.status = Status::Parked;
         rec.envelope.reason = Some(reason.to_owned());
+        rec.envelope.seq += 1;
+        let entry = HistoryEntry::of(&rec.envelope, format!("parked: {reason}"));
+        rec.history.push_back(entry);
         rec.lease = None;
         inner.delivered.remove(&lease.task.receipt);
         drop(inner);
-        self.shared.settled.notify_waiters();
+        self.notify(false, true);
         Ok(())
     }
 
-    async fn renew(&self, lease: &Lease, lease_for: Duration) -> Result<(), StoreError> {
+    async fn release(
+        &self,
+        lease: &Lease,
+        dispatch: Option<&str>,
+        wake_at: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let rec = inner.check_lease(lease)?;
+        rec.lease = None;
+        let queue = rec.envelope.queue.clone();
+        if let Some(due) = wake_at {
+            inner.timers.insert(lease.workflow_id.clone(), (due, queue));
+        }
+        inner.delivered.remove(&lease.task.receipt);
+        if let Some(q) = dispatch {
+            inner.enqueue(&lease.workflow_id, q);
+        }
+        drop(inner);
+        self.notify(dispatch.is_some(), false);
+        Ok(())
+    }
+
+    async fn renew(
+        &self,
+        lease: &Lease,
+        lease_for: Duration,
+    ) -> Result<Option<Interrupt>, StoreError> {
         let mut inner = self.lock();
         let rec = inner.check_lease(lease)?;
         let now = Instant::now();
         if let Some(l) = rec.lease.as_mut() {
             l.until = now + lease_for;
         }
+        let interrupt = rec.envelope.interrupt.clone();
         if let Some(d) = inner.delivered.get_mut(&lease.task.receipt) {
             d.idle_since = now;
         }
+        Ok(interrupt)
+    }
+
+    async fn fire_timers(
+        &self,
+        now_ms: u64,
+        queues: &[String],
+        max: usize,
+    ) -> Result<usize, StoreError> {
+        let mut inner = self.lock();
+        let due: Vec<(String, String)> = inner
+            .timers
+            .iter()
+            .filter(|(_, (at, q))| *at <= now_ms && queues.contains(q))
+            .take(max)
+            .map(|(id, (_, q))| (id.clone(), q.clone()))
+            .collect();
+        for (id, q) in &due {
+            inner.timers.remove(id);
+            inner.enqueue(id, q);
+        }
+        drop(inner);
+        self.notify(!due.is_empty(), false);
+        Ok(due.len())
+    }
+
+    async fn signal(
+        &self,
+        workflow_id: &str,
+        signal: SignalEntry,
+        bound: usize,
+    ) -> Result<(), SendError> {
+        let mut inner = self.lock();
+        let rec = inner.open_run(workflow_id)?;
+        if rec.envelope.signals.len() >= bound {
+            return Err(SendError::BufferFull {
+                id: workflow_id.to_owned(),
+                bound,
+            });
+        }
+        let waits = matches!(&rec.envelope.pending, Some(Pending::Signal { name, .. }) if *name == signal.name);
+        let wake = waits && !rec.leased();
+        rec.envelope.signals.push(signal);
+        let queue = rec.envelope.queue.clone();
+        if wake {
+            inner.enqueue(workflow_id, &queue);
+        }
+        drop(inner);
+        self.notify(wake, false);
         Ok(())
+    }
+
+    async fn interrupt(&self, workflow_id: &str, interrupt: Interrupt) -> Result<(), SendError> {
+        let mut inner = self.lock();
+        let rec = inner.open_run(workflow_id)?;
+        rec.envelope.interrupt = Some(interrupt);
+        let wake = !rec.leased();
+        let queue = rec.envelope.queue.clone();
+        if wake {
+            inner.enqueue(workflow_id, &queue);
+        }
+        drop(inner);
+        self.notify(wake, false);
+        Ok(())
+    }
+
+    async fn wake(&self, workflow_id: &str) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let Ok(rec) = inner.open_run(workflow_id) else {
+            return Ok(());
+        };
+        let queue = rec.envelope.queue.clone();
+        inner.enqueue(workflow_id, &queue);
+        drop(inner);
+        self.notify(true, false);
+        Ok(())
+    }
+
+    async fn put_schedule(&self, spec: ScheduleSpec) -> Result<(), StoreError> {
+        self.lock().schedules.insert(spec.id.clone(), spec);
+        Ok(())
+    }
+
+    async fn schedules(&self) -> Result<Vec<ScheduleSpec>, StoreError> {
+        Ok(self.lock().schedules.values().cloned().collect())
+    }
+
+    async fn due_schedules(
+        &self,
+        now_ms: u64,
+        max: usize,
+    ) -> Result<Vec<ScheduleSpec>, StoreError> {
+        Ok(self
+            .lock()
+            .schedules
+            .values()
+            .filter(|s| !s.paused && s.next_ms.is_some_and(|n| n <= now_ms))
+            .take(max)
+            .cloned()
+            .collect())
+    }
+
+    async fn advance_schedule(
+        &self,
+        spec: &ScheduleSpec,
+        expected_next_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        match inner.schedules.get_mut(&spec.id) {
+            Some(current) if current.next_ms == Some(expected_next_ms) => {
+                let paused = current.paused;
+                *current = spec.clone();
+                current.paused = paused;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete_schedule(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().schedules.remove(id).is_some())
     }
 
     async fn ack(&self, task: &Task) -> Result<(), StoreError> {

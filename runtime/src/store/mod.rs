@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::envelope::{Envelope, HistoryEntry};
+use crate::envelope::{Envelope, HistoryEntry, Interrupt, SignalEntry, Status};
+use crate::schedule::ScheduleSpec;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
@@ -108,13 +109,30 @@ pub enum Started {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Commit {
-    /// The new checkpoint; its `seq` must be the stored `seq` plus one.
+    /// The new checkpoint; its `seq` must be the stored `seq` plus one. Its
+    /// `interrupt` and `signals` are not written (they belong to senders).
     pub envelope: Envelope,
     /// What happened, for the history.
     pub event: String,
     /// Give up the lease and acknowledge the task (the run settled or waits
     /// for something outside the worker).
     pub release: bool,
+    /// The run now waits for this signal: if one is already buffered, keep
+    /// the lease instead of releasing, and return it.
+    pub await_signal: Option<String>,
+    /// Wake the run at this time (milliseconds since the Unix epoch): a
+    /// durable timer. Replaces any earlier timer of the run.
+    pub wake_at: Option<u64>,
+    /// The buffered signal (by nonce) this transition consumed.
+    pub consume_signal: Option<u64>,
+    /// After releasing, queue a task for the run on this queue (its activity
+    /// runs there, or the workflow's queue must pick an outcome up).
+    pub dispatch: Option<String>,
+    /// Clear this stop request, which the transition acted on (unless a
+    /// newer one replaced it meanwhile).
+    pub clear_interrupt: Option<Interrupt>,
+    /// Drop the history before this entry (the run continued as new).
+    pub trim_history: bool,
 }
 
 impl Commit {
@@ -124,8 +142,52 @@ impl Commit {
             envelope,
             event,
             release,
+            await_signal: None,
+            wake_at: None,
+            consume_signal: None,
+            dispatch: None,
+            clear_interrupt: None,
+            trim_history: false,
         }
     }
+}
+
+/// What a commit found, besides writing the checkpoint.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Committed {
+    /// A stop requested from outside: the worker acts on it next.
+    pub interrupt: Option<Interrupt>,
+    /// The buffered signal the run waits for (the lease was kept).
+    pub signal: Option<SignalEntry>,
+}
+
+/// Why a message (a signal, a stop request) could not be delivered.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// No run has this id.
+    #[error("no run with id `{0}`")]
+    NotFound(String),
+    /// The run has settled; nothing reads messages any more.
+    #[error("run `{id}` has settled ({status}); it takes no more messages")]
+    Settled {
+        /// The run.
+        id: String,
+        /// Its final status.
+        status: Status,
+    },
+    /// The run's signal buffer is full: it is not consuming its signals.
+    #[error("run `{id}` already has {bound} signals waiting, its limit; it is not consuming them")]
+    BufferFull {
+        /// The run.
+        id: String,
+        /// The limit.
+        bound: usize,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Why a store operation failed.
@@ -228,23 +290,86 @@ pub trait Store: Send + Sync + 'static {
 
     /// Commits one transition atomically: checks the fence and the sequence
     /// number before writing anything, then writes the envelope, appends
-    /// the history entry and, when `commit.release` is set, releases the
-    /// lease and acknowledges the task. Also extends the lease by
-    /// `lease_for`.
+    /// the history entry, arms the run's timer, consumes a signal, and
+    /// extends or releases the lease as the commit says. Reports a stop
+    /// request and, for a run that waits for a signal, one that is buffered.
     async fn commit(
         &self,
         lease: &Lease,
         commit: Commit,
         lease_for: Duration,
-    ) -> Result<(), StoreError>;
+    ) -> Result<Committed, StoreError>;
 
     /// Parks a run whose record cannot be read or advanced: sets its status
     /// to parked with `reason`, leaves every other field as it is, releases
     /// the lease and acknowledges the task. Fenced like a commit.
     async fn park(&self, lease: &Lease, reason: &str) -> Result<(), StoreError>;
 
-    /// Extends a held lease by `lease_for` (a long activity is running).
-    async fn renew(&self, lease: &Lease, lease_for: Duration) -> Result<(), StoreError>;
+    /// Gives a lease up without a transition (the run waits for something
+    /// not yet there), acknowledging the task; with `dispatch`, queues a
+    /// task for the run on that queue; with `wake_at`, arms the run's timer.
+    /// Fenced.
+    async fn release(
+        &self,
+        lease: &Lease,
+        dispatch: Option<&str>,
+        wake_at: Option<u64>,
+    ) -> Result<(), StoreError>;
+
+    /// Extends a held lease by `lease_for` (a long activity is running), and
+    /// reports a stop request.
+    async fn renew(
+        &self,
+        lease: &Lease,
+        lease_for: Duration,
+    ) -> Result<Option<Interrupt>, StoreError>;
+
+    /// Moves timers due at `now_ms` of runs on `queues` to their task
+    /// queues; returns how many fired.
+    async fn fire_timers(
+        &self,
+        now_ms: u64,
+        queues: &[String],
+        max: usize,
+    ) -> Result<usize, StoreError>;
+
+    /// Buffers a signal for a run (at most `bound` wait at once) and wakes
+    /// the run if it waits for it.
+    async fn signal(
+        &self,
+        workflow_id: &str,
+        signal: SignalEntry,
+        bound: usize,
+    ) -> Result<(), SendError>;
+
+    /// Records a stop request for a run and wakes it.
+    async fn interrupt(&self, workflow_id: &str, interrupt: Interrupt) -> Result<(), SendError>;
+
+    /// Queues a task for a run on its own queue (a child it waits for
+    /// settled). Does nothing for a run that is missing or settled.
+    async fn wake(&self, workflow_id: &str) -> Result<(), StoreError>;
+
+    /// Creates or replaces a schedule; its next firing time is `spec.next_ms`.
+    async fn put_schedule(&self, spec: ScheduleSpec) -> Result<(), StoreError>;
+
+    /// Every schedule.
+    async fn schedules(&self) -> Result<Vec<ScheduleSpec>, StoreError>;
+
+    /// Schedules not paused whose next firing time is at or before `now_ms`.
+    async fn due_schedules(&self, now_ms: u64, max: usize)
+    -> Result<Vec<ScheduleSpec>, StoreError>;
+
+    /// Stores a schedule's progress if its next firing time is still
+    /// `expected_next_ms` (so two workers never advance one firing twice);
+    /// returns whether it did.
+    async fn advance_schedule(
+        &self,
+        spec: &ScheduleSpec,
+        expected_next_ms: u64,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes a schedule; returns whether it existed.
+    async fn delete_schedule(&self, id: &str) -> Result<bool, StoreError>;
 
     /// Acknowledges a task that needs no work (its run is settled, missing or
     /// driven by another worker).

@@ -45,6 +45,26 @@ impl Keys {
         format!("{}hist:{id}", self.tag(self.shard_of(id)))
     }
 
+    /// `<prefix>{s<n>}:sig:<id>` — signals sent to the run, not yet consumed.
+    pub(crate) fn signals(&self, id: &str) -> String {
+        format!("{}sig:{id}", self.tag(self.shard_of(id)))
+    }
+
+    /// `<prefix>{s<n>}:timers` — when each run of the shard is to be woken.
+    pub(crate) fn timers(&self, shard: u32) -> String {
+        format!("{}timers", self.tag(shard))
+    }
+
+    /// `<prefix>{sched}:schedules` — every schedule's spec, by id.
+    pub(crate) fn schedules(&self) -> String {
+        format!("{}{{sched}}:schedules", self.prefix)
+    }
+
+    /// `<prefix>{sched}:due` — schedules by next firing time.
+    pub(crate) fn schedules_due(&self) -> String {
+        format!("{}{{sched}}:due", self.prefix)
+    }
+
     /// `<prefix>{s<n>}:q:<queue>` — a task queue's stream in one shard.
     pub(crate) fn tasks(&self, shard: u32, queue: &str) -> String {
         format!("{}q:{queue}", self.tag(shard))

@@ -30,8 +30,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnecti
 use redis::{AsyncConnectionConfig, RedisError, Value};
 use tracing::{debug, warn};
 
-use super::{Acquired, Commit, Lease, Started, Store, StoreError, Task};
-use crate::envelope::{Envelope, HistoryEntry};
+use super::{Acquired, Commit, Committed, Lease, SendError, Started, Store, StoreError, Task};
+use crate::envelope::{Envelope, HistoryEntry, Interrupt, SignalEntry, Status};
+use crate::schedule::ScheduleSpec;
 use keys::Keys;
 use scripts::Scripts;
 use waiters::Waiters;
@@ -325,6 +326,24 @@ impl RedisStore {
         self.inner.keys.tasks_of(workflow_id, queue)
     }
 
+    /// The key of a run's signal buffer (a list, oldest first).
+    pub fn signals_key(&self, workflow_id: &str) -> String {
+        self.inner.keys.signals(workflow_id)
+    }
+
+    /// The key of the timer set (run id by wake-up time) in the shard of
+    /// `workflow_id`.
+    pub fn timers_key(&self, workflow_id: &str) -> String {
+        self.inner
+            .keys
+            .timers(self.inner.keys.shard_of(workflow_id))
+    }
+
+    /// The key of the hash of every schedule (spec JSON by schedule id).
+    pub fn schedules_key(&self) -> String {
+        self.inner.keys.schedules()
+    }
+
     /// Ids of runs that are not settled, oldest first.
     pub async fn active_runs(&self) -> Result<Vec<String>, StoreError> {
         self.index(|k, s| k.active(s)).await
@@ -522,6 +541,30 @@ impl RedisStore {
         Ok(out)
     }
 
+    /// The rest of a fenced script's answer, or the fence error.
+    fn fenced_ok(&self, op: &str, lease: &Lease, reply: Value) -> Result<Vec<Value>, StoreError> {
+        let mut parts = values(reply).into_iter();
+        match parts.next().map(text).as_deref() {
+            Some("ok") => Ok(parts.collect()),
+            Some("fenced") => Err(StoreError::Fenced {
+                workflow_id: lease.workflow_id.clone(),
+                fence: lease.fence,
+            }),
+            other => Err(unexpected(op, other)),
+        }
+    }
+
+    /// A run's task queue, if it exists.
+    async fn queue_of(&self, workflow_id: &str) -> Result<Option<String>, StoreError> {
+        let mut conn = self.inner.conn.clone();
+        redis::cmd("HGET")
+            .arg(self.inner.keys.run(workflow_id))
+            .arg("queue")
+            .query_async(self.counted(&mut conn))
+            .await
+            .map_err(store_error)
+    }
+
     fn shard_key(&self, workflow_id: &str, f: impl Fn(&Keys, u32) -> String) -> String {
         f(&self.inner.keys, self.inner.keys.shard_of(workflow_id))
     }
@@ -639,6 +682,9 @@ impl Store for RedisStore {
             for &i in indexes {
                 invocation.key(keys.tasks_of(&tasks[i].workflow_id, &tasks[i].queue));
             }
+            for &i in indexes {
+                invocation.key(keys.signals(&tasks[i].workflow_id));
+            }
             invocation.arg(worker).arg(millis(lease_for)).arg(GROUP);
             for &i in indexes {
                 invocation.arg(&tasks[i].receipt);
@@ -659,13 +705,21 @@ impl Store for RedisStore {
                             .and_then(|f| f.parse().ok())
                             .unwrap_or(0);
                         let fields = pairs(parts.next().unwrap_or(Value::Nil));
+                        let signals: Vec<String> = values(parts.next().unwrap_or(Value::Nil))
+                            .into_iter()
+                            .map(text)
+                            .collect();
                         let lease = Lease::new(
                             task.workflow_id.clone(),
                             worker.to_owned(),
                             fence,
                             task.clone(),
                         );
-                        Acquired::Held(lease, record::parse(&fields).map(Box::new))
+                        let envelope = record::parse(&fields).and_then(|mut env| {
+                            env.signals = record::parse_signals(&signals)?;
+                            Ok(Box::new(env))
+                        });
+                        Acquired::Held(lease, envelope)
                     }
                     Some("busy") => Acquired::Busy,
                     Some("settled") => Acquired::Settled,
@@ -685,24 +739,34 @@ impl Store for RedisStore {
         lease: &Lease,
         commit: Commit,
         lease_for: Duration,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Committed, StoreError> {
         let keys = &self.inner.keys;
         let env = &commit.envelope;
         let id = &lease.workflow_id;
         let shard = keys.shard_of(id);
         let (set, delete) = record::commit_fields(env);
+        let task_stream = keys.tasks_of(id, &lease.task.queue);
+        let dispatch_stream = match &commit.dispatch {
+            Some(q) => keys.tasks_of(id, q),
+            None => task_stream.clone(),
+        };
+        let flag = |b: bool| if b { "1" } else { "0" };
+        let optional = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_default();
         let mut invocation = self.inner.scripts.commit.prepare_invoke();
         invocation
             .key(keys.run(id))
             .key(keys.history(id))
-            .key(keys.tasks_of(id, &lease.task.queue))
+            .key(&task_stream)
             .key(keys.active(shard))
             .key(keys.done(shard))
             .key(keys.attention(shard))
+            .key(keys.signals(id))
+            .key(keys.timers(shard))
+            .key(&dispatch_stream)
             .arg(&lease.worker)
             .arg(lease.fence)
             .arg(env.seq.wrapping_sub(1))
-            .arg(if commit.release { "1" } else { "0" })
+            .arg(flag(commit.release))
             .arg(&lease.task.receipt)
             .arg(GROUP)
             .arg(millis(lease_for))
@@ -716,7 +780,20 @@ impl Store for RedisStore {
             .arg(&commit.event)
             .arg(env.updated_at_ms)
             .arg(set.len())
-            .arg(settled_message(env));
+            .arg(settled_message(env))
+            .arg(commit.await_signal.as_deref().unwrap_or(""))
+            .arg(optional(commit.wake_at))
+            .arg(optional(commit.consume_signal))
+            .arg(flag(commit.dispatch.is_some()))
+            .arg(
+                commit
+                    .clear_interrupt
+                    .as_ref()
+                    .and_then(|i| serde_json::to_string(i).ok())
+                    .unwrap_or_default(),
+            )
+            .arg(flag(commit.trim_history))
+            .arg(timer_member(&env.queue, id));
         for (field, value) in set {
             invocation.arg(field).arg(value);
         }
@@ -730,7 +807,22 @@ impl Store for RedisStore {
             .map_err(store_error)?;
         let mut parts = values(reply).into_iter();
         match parts.next().map(text).as_deref() {
-            Some("ok") => Ok(()),
+            Some("ok") => {
+                let interrupt = parts.next().map(text).unwrap_or_default();
+                let signal = parts.next().map(text).unwrap_or_default();
+                let corrupt = |reason: String| StoreError::Corrupt {
+                    workflow_id: id.clone(),
+                    reason,
+                };
+                Ok(Committed {
+                    interrupt: parse_interrupt(&interrupt).map_err(corrupt)?,
+                    signal: if signal.is_empty() {
+                        None
+                    } else {
+                        record::parse_signals(&[signal]).map_err(corrupt)?.pop()
+                    },
+                })
+            }
             Some("fenced") => Err(StoreError::Fenced {
                 workflow_id: id.clone(),
                 fence: lease.fence,
@@ -774,17 +866,52 @@ impl Store for RedisStore {
             .invoke_async(self.counted(&mut conn))
             .await
             .map_err(store_error)?;
-        match values(reply).into_iter().next().map(text).as_deref() {
-            Some("ok") => Ok(()),
-            Some("fenced") => Err(StoreError::Fenced {
-                workflow_id: id.clone(),
-                fence: lease.fence,
-            }),
-            other => Err(unexpected("park", other)),
-        }
+        self.fenced_ok("park", lease, reply).map(|_| ())
     }
 
-    async fn renew(&self, lease: &Lease, lease_for: Duration) -> Result<(), StoreError> {
+    async fn release(
+        &self,
+        lease: &Lease,
+        dispatch: Option<&str>,
+        wake_at: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let keys = &self.inner.keys;
+        let id = &lease.workflow_id;
+        // Timers are armed on release only by the workflow's own worker, whose
+        // task came from the run's queue.
+        let own_queue = &lease.task.queue;
+        let task_stream = keys.tasks_of(id, &lease.task.queue);
+        let dispatch_stream = dispatch
+            .map(|q| keys.tasks_of(id, q))
+            .unwrap_or_else(|| task_stream.clone());
+        let mut conn = self.inner.conn.clone();
+        let reply: Value = self
+            .inner
+            .scripts
+            .release
+            .key(keys.run(id))
+            .key(&task_stream)
+            .key(&dispatch_stream)
+            .key(keys.timers(keys.shard_of(id)))
+            .arg(&lease.worker)
+            .arg(lease.fence)
+            .arg(&lease.task.receipt)
+            .arg(GROUP)
+            .arg(if dispatch.is_some() { "1" } else { "0" })
+            .arg(id)
+            .arg(wake_at.map(|w| w.to_string()).unwrap_or_default())
+            .arg(timer_member(own_queue, id))
+            .invoke_async(self.counted(&mut conn))
+            .await
+            .map_err(store_error)?;
+        self.fenced_ok("release", lease, reply).map(|_| ())
+    }
+
+    async fn renew(
+        &self,
+        lease: &Lease,
+        lease_for: Duration,
+    ) -> Result<Option<Interrupt>, StoreError> {
         let keys = &self.inner.keys;
         let id = &lease.workflow_id;
         let mut conn = self.inner.conn.clone();
@@ -802,14 +929,223 @@ impl Store for RedisStore {
             .invoke_async(self.counted(&mut conn))
             .await
             .map_err(store_error)?;
-        match values(reply).into_iter().next().map(text).as_deref() {
-            Some("ok") => Ok(()),
-            Some("fenced") => Err(StoreError::Fenced {
-                workflow_id: id.clone(),
-                fence: lease.fence,
-            }),
-            other => Err(unexpected("renew", other)),
+        let rest = self.fenced_ok("renew", lease, reply)?;
+        let raw = rest.into_iter().next().map(text).unwrap_or_default();
+        parse_interrupt(&raw).map_err(|reason| StoreError::Corrupt {
+            workflow_id: id.clone(),
+            reason,
+        })
+    }
+
+    async fn fire_timers(
+        &self,
+        now_ms: u64,
+        queues: &[String],
+        max: usize,
+    ) -> Result<usize, StoreError> {
+        let keys = &self.inner.keys;
+        let mut fired = 0;
+        for shard in 0..keys.shards() {
+            let mut invocation = self.inner.scripts.fire_timers.prepare_invoke();
+            invocation.key(keys.timers(shard));
+            for q in queues {
+                invocation.key(keys.tasks(shard, q));
+            }
+            invocation.arg(now_ms).arg(max);
+            for q in queues {
+                invocation.arg(q);
+            }
+            let mut conn = self.inner.conn.clone();
+            let n: usize = invocation
+                .invoke_async(self.counted(&mut conn))
+                .await
+                .map_err(store_error)?;
+            fired += n;
         }
+        Ok(fired)
+    }
+
+    async fn signal(
+        &self,
+        workflow_id: &str,
+        signal: SignalEntry,
+        bound: usize,
+    ) -> Result<(), SendError> {
+        let Some(queue) = self.queue_of(workflow_id).await? else {
+            return Err(SendError::NotFound(workflow_id.to_owned()));
+        };
+        let keys = &self.inner.keys;
+        let entry =
+            serde_json::to_string(&signal).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let mut conn = self.inner.conn.clone();
+        let reply: Value = self
+            .inner
+            .scripts
+            .signal
+            .key(keys.run(workflow_id))
+            .key(keys.signals(workflow_id))
+            .key(keys.tasks_of(workflow_id, &queue))
+            .arg(&signal.name)
+            .arg(entry)
+            .arg(bound)
+            .arg(workflow_id)
+            .invoke_async(self.counted(&mut conn))
+            .await
+            .map_err(store_error)?;
+        send_reply("signal", workflow_id, bound, reply)
+    }
+
+    async fn interrupt(&self, workflow_id: &str, interrupt: Interrupt) -> Result<(), SendError> {
+        let Some(queue) = self.queue_of(workflow_id).await? else {
+            return Err(SendError::NotFound(workflow_id.to_owned()));
+        };
+        let keys = &self.inner.keys;
+        let raw =
+            serde_json::to_string(&interrupt).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let mut conn = self.inner.conn.clone();
+        let reply: Value = self
+            .inner
+            .scripts
+            .interrupt
+            .key(keys.run(workflow_id))
+            .key(keys.tasks_of(workflow_id, &queue))
+            .arg(raw)
+            .arg(workflow_id)
+            .invoke_async(self.counted(&mut conn))
+            .await
+            .map_err(store_error)?;
+        send_reply("interrupt", workflow_id, 0, reply)
+    }
+
+    async fn wake(&self, workflow_id: &str) -> Result<(), StoreError> {
+        let Some(queue) = self.queue_of(workflow_id).await? else {
+            return Ok(());
+        };
+        let keys = &self.inner.keys;
+        let mut conn = self.inner.conn.clone();
+        let _: Value = self
+            .inner
+            .scripts
+            .wake
+            .key(keys.run(workflow_id))
+            .key(keys.tasks_of(workflow_id, &queue))
+            .arg(workflow_id)
+            .invoke_async(self.counted(&mut conn))
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn put_schedule(&self, spec: ScheduleSpec) -> Result<(), StoreError> {
+        let keys = &self.inner.keys;
+        let raw = serde_json::to_string(&spec).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let next = spec
+            .next_ms
+            .filter(|_| !spec.paused)
+            .map(|n| n.to_string())
+            .unwrap_or_default();
+        let mut conn = self.inner.conn.clone();
+        let _: Value = self
+            .inner
+            .scripts
+            .put_schedule
+            .key(keys.schedules())
+            .key(keys.schedules_due())
+            .arg(&spec.id)
+            .arg(raw)
+            .arg(next)
+            .invoke_async(self.counted(&mut conn))
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn schedules(&self) -> Result<Vec<ScheduleSpec>, StoreError> {
+        let mut conn = self.inner.conn.clone();
+        let all: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(self.inner.keys.schedules())
+            .query_async(self.counted(&mut conn))
+            .await
+            .map_err(store_error)?;
+        let mut specs: Vec<ScheduleSpec> = all
+            .values()
+            .map(|raw| parse_schedule(raw))
+            .collect::<Result<_, _>>()?;
+        specs.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(specs)
+    }
+
+    async fn due_schedules(
+        &self,
+        now_ms: u64,
+        max: usize,
+    ) -> Result<Vec<ScheduleSpec>, StoreError> {
+        let keys = &self.inner.keys;
+        let mut conn = self.inner.conn.clone();
+        let ids: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(keys.schedules_due())
+            .arg("-inf")
+            .arg(now_ms)
+            .arg("LIMIT")
+            .arg(0)
+            .arg(max)
+            .query_async(self.counted(&mut conn))
+            .await
+            .map_err(store_error)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let raws: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(keys.schedules())
+            .arg(&ids)
+            .query_async(self.counted(&mut conn))
+            .await
+            .map_err(store_error)?;
+        raws.into_iter()
+            .flatten()
+            .map(|raw| parse_schedule(&raw))
+            .collect()
+    }
+
+    async fn advance_schedule(
+        &self,
+        spec: &ScheduleSpec,
+        expected_next_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let keys = &self.inner.keys;
+        let raw = serde_json::to_string(spec).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let next = spec.next_ms.map(|n| n.to_string()).unwrap_or_default();
+        let mut conn = self.inner.conn.clone();
+        let done: i64 = self
+            .inner
+            .scripts
+            .advance_schedule
+            .key(keys.schedules())
+            .key(keys.schedules_due())
+            .arg(&spec.id)
+            .arg(expected_next_ms)
+            .arg(raw)
+            .arg(next)
+            .invoke_async(self.counted(&mut conn))
+            .await
+            .map_err(store_error)?;
+        Ok(done == 1)
+    }
+
+    async fn delete_schedule(&self, id: &str) -> Result<bool, StoreError> {
+        let keys = &self.inner.keys;
+        let mut conn = self.inner.conn.clone();
+        let (removed, _): (i64, i64) = redis::pipe()
+            .cmd("HDEL")
+            .arg(keys.schedules())
+            .arg(id)
+            .cmd("ZREM")
+            .arg(keys.schedules_due())
+            .arg(id)
+            .query_async(self.counted(&mut conn))
+            .await
+            .map_err(store_error)?;
+        Ok(removed == 1)
     }
 
     async fn ack(&self, task: &Task) -> Result<(), StoreError> {
@@ -828,21 +1164,40 @@ impl Store for RedisStore {
     }
 
     async fn load(&self, workflow_id: &str) -> Result<Option<Envelope>, StoreError> {
-        let mut conn = self.inner.conn.clone();
-        let fields: HashMap<String, String> = redis::cmd("HGETALL")
-            .arg(self.inner.keys.run(workflow_id))
-            .query_async(self.counted(&mut conn))
-            .await
-            .map_err(store_error)?;
+        let keys = &self.inner.keys;
+        let read = || async {
+            let mut conn = self.inner.conn.clone();
+            redis::pipe()
+                .cmd("HGETALL")
+                .arg(keys.run(workflow_id))
+                .cmd("LRANGE")
+                .arg(keys.signals(workflow_id))
+                .arg(0)
+                .arg(-1)
+                .query_async::<(HashMap<String, String>, Vec<String>)>(self.counted(&mut conn))
+                .await
+                .map_err(store_error)
+        };
+        // A read is safe to repeat: once, for a connection Redis dropped
+        // (a restart, a failover) and the manager has since re-established.
+        let (fields, signals) = match read().await {
+            Err(e) if e.is_transient() => read().await?,
+            other => other?,
+        };
         if fields.is_empty() {
             return Ok(None);
         }
-        record::parse_for_reading(&fields)
-            .map(Some)
-            .map_err(|reason| StoreError::Corrupt {
-                workflow_id: workflow_id.to_owned(),
-                reason,
-            })
+        let corrupt = |reason| StoreError::Corrupt {
+            workflow_id: workflow_id.to_owned(),
+            reason,
+        };
+        let mut env = record::parse_for_reading(&fields).map_err(corrupt)?;
+        env.signals = if env.status == Status::Parked {
+            record::parse_signals_for_reading(&signals)
+        } else {
+            record::parse_signals(&signals).map_err(corrupt)?
+        };
+        Ok(Some(env))
     }
 
     async fn history(&self, workflow_id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
@@ -923,6 +1278,52 @@ fn settled_message(env: &Envelope) -> String {
     match serde_json::to_string(env) {
         Ok(json) if json.len() <= INLINE_LIMIT => format!("{}\n{json}", env.id),
         _ => env.id.clone(),
+    }
+}
+
+/// A run's member in its shard's timer set: `<queue>\n<id>`.
+fn timer_member(queue: &str, id: &str) -> String {
+    format!("{queue}\n{id}")
+}
+
+fn parse_interrupt(raw: &str) -> Result<Option<Interrupt>, String> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str(raw)
+        .map(Some)
+        .map_err(|e| format!("field `interrupt` does not decode: {e}"))
+}
+
+fn parse_schedule(raw: &str) -> Result<ScheduleSpec, StoreError> {
+    serde_json::from_str(raw).map_err(|e| StoreError::Corrupt {
+        workflow_id: String::new(),
+        reason: format!("a schedule does not decode: {e}"),
+    })
+}
+
+/// The answer of a signal or interrupt script.
+fn send_reply(op: &str, id: &str, bound: usize, reply: Value) -> Result<(), SendError> {
+    let mut parts = values(reply).into_iter();
+    match parts.next().map(text).as_deref() {
+        Some("ok") => Ok(()),
+        Some("missing") => Err(SendError::NotFound(id.to_owned())),
+        Some("settled") => {
+            let status = parts
+                .next()
+                .map(text)
+                .and_then(|s| Status::parse(&s))
+                .unwrap_or(Status::Completed);
+            Err(SendError::Settled {
+                id: id.to_owned(),
+                status,
+            })
+        }
+        Some("full") => Err(SendError::BufferFull {
+            id: id.to_owned(),
+            bound,
+        }),
+        other => Err(unexpected(op, other).into()),
     }
 }
 

@@ -4,6 +4,8 @@
 
 use redis::Script;
 
+use crate::envelope::Status;
+
 const COMMON: &str = include_str!("lua/common.lua");
 
 pub(crate) struct Scripts {
@@ -14,10 +16,28 @@ pub(crate) struct Scripts {
     pub(crate) renew: Script,
     pub(crate) ack: Script,
     pub(crate) reclaim: Script,
+    pub(crate) release: Script,
+    pub(crate) fire_timers: Script,
+    pub(crate) signal: Script,
+    pub(crate) interrupt: Script,
+    pub(crate) wake: Script,
+    pub(crate) put_schedule: Script,
+    pub(crate) advance_schedule: Script,
 }
 
 fn with_common(body: &str) -> Script {
-    Script::new(&format!("{COMMON}\n{body}"))
+    Script::new(&format!("{}\n{COMMON}\n{body}", settled_statuses()))
+}
+
+/// `local settled_statuses = {completed = true, ..}`: the statuses a run
+/// ends in, as the scripts test them.
+fn settled_statuses() -> String {
+    let entries: Vec<String> = Status::ALL
+        .into_iter()
+        .filter(|s| s.is_settled())
+        .map(|s| format!("{} = true", s.as_str()))
+        .collect();
+    format!("local settled_statuses = {{{}}}", entries.join(", "))
 }
 
 impl Scripts {
@@ -30,6 +50,28 @@ impl Scripts {
             renew: with_common(include_str!("lua/renew.lua")),
             ack: with_common(include_str!("lua/ack.lua")),
             reclaim: with_common(include_str!("lua/reclaim.lua")),
+            release: with_common(include_str!("lua/release.lua")),
+            fire_timers: with_common(include_str!("lua/fire_timers.lua")),
+            signal: with_common(include_str!("lua/signal.lua")),
+            interrupt: with_common(include_str!("lua/interrupt.lua")),
+            wake: with_common(include_str!("lua/wake.lua")),
+            put_schedule: with_common(include_str!("lua/put_schedule.lua")),
+            advance_schedule: with_common(include_str!("lua/advance_schedule.lua")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_ending_status_is_settled_in_the_scripts() {
+        let table = settled_statuses();
+        for status in Status::ALL {
+            let listed = table.contains(&format!(" {} = true", status.as_str()))
+                || table.contains(&format!("{{{} = true", status.as_str()));
+            assert_eq!(listed, status.is_settled(), "{status} in {table}");
         }
     }
 }

@@ -13,10 +13,11 @@ local function drop_task(stream, group, receipt)
   end
 end
 
-local settled_statuses = {completed = true, failed = true, compensation_failed = true, parked = true}
+-- `settled_statuses` (every status a run ends in) is defined before this
+-- file, from the runtime's own list, so the two cannot drift apart.
 
 -- Takes the lease on one run for one task (see acquire.lua).
-local function acquire_one(run, stream, worker, lease_ms, receipt, group)
+local function acquire_one(run, stream, signals, worker, lease_ms, receipt, group)
   if redis.call('EXISTS', run) == 0 then
     drop_task(stream, group, receipt)
     return {'missing'}
@@ -38,5 +39,11 @@ local function acquire_one(run, stream, worker, lease_ms, receipt, group)
   local fence = redis.call('HINCRBY', run, 'fence', 1)
   redis.call('HSET', run, 'lease_owner', worker, 'lease_until', tostring(now + tonumber(lease_ms)),
     'lease_receipt', receipt)
-  return {'held', tostring(fence), redis.call('HGETALL', run)}
+  return {'held', tostring(fence), redis.call('HGETALL', run), redis.call('LRANGE', signals, 0, -1)}
+end
+
+-- Whether a run is held by a worker whose lease is still valid.
+local function leased(run)
+  local cur = redis.call('HMGET', run, 'lease_owner', 'lease_until')
+  return cur[1] and tonumber(cur[2] or '0') > now_ms()
 end

@@ -1,0 +1,113 @@
+//! What a worker does on a clock: fire due timers, fire due schedules.
+
+use std::sync::Arc;
+
+use tracing::{debug, info, warn};
+
+use super::Engine;
+use crate::envelope::Envelope;
+use crate::registry::ErasedWorkflow;
+use crate::schedule::{CronSchedule, MissedRuns, ScheduleSpec, run_id};
+use crate::store::StoreError;
+
+/// A firing time this close to now is on time, not missed.
+const ON_TIME_MS: u64 = 60_000;
+
+/// At most this many missed firings are caught up at once.
+const MAX_CATCH_UP: usize = 100;
+
+impl Engine {
+    /// Moves timers that are due on this worker's clock to their queues.
+    pub(crate) async fn fire_due_timers(&self) -> Result<usize, StoreError> {
+        self.store
+            .fire_timers(self.clock.now_ms(), &self.queues, 200)
+            .await
+    }
+
+    /// Starts the runs of due schedules of workflows this worker knows.
+    pub(crate) async fn fire_schedules(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now_ms();
+        let mut started = 0;
+        for spec in self.store.due_schedules(now, 50).await? {
+            let Some(workflow) = self.registry.find_workflow(&spec.workflow).cloned() else {
+                continue;
+            };
+            started += self.fire_schedule(&workflow, spec, now).await?;
+        }
+        Ok(started)
+    }
+
+    async fn fire_schedule(
+        &self,
+        workflow: &Arc<dyn ErasedWorkflow>,
+        mut spec: ScheduleSpec,
+        now: u64,
+    ) -> Result<usize, StoreError> {
+        let Some(expected) = spec.next_ms else {
+            return Ok(0);
+        };
+        let cron = match CronSchedule::parse(&spec.cron, &spec.timezone) {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(schedule = %spec.id, error = %e, "schedule cannot be read; pausing it");
+                spec.paused = true;
+                spec.next_ms = None;
+                self.store.advance_schedule(&spec, expected).await?;
+                return Ok(0);
+            }
+        };
+        let mut times = vec![expected];
+        times.extend(cron.between(expected, now, MAX_CATCH_UP));
+        let to_run: Vec<u64> = match spec.missed {
+            MissedRuns::RunAll => times.into_iter().take(MAX_CATCH_UP).collect(),
+            MissedRuns::RunOnce => times.last().copied().into_iter().collect(),
+            MissedRuns::Skip => times
+                .into_iter()
+                .rfind(|t| now.saturating_sub(*t) <= ON_TIME_MS)
+                .into_iter()
+                .collect(),
+        };
+        for &t in &to_run {
+            let id = run_id(&spec.id, t);
+            let start = match workflow.start_state(spec.input.clone()) {
+                Ok(s) => s,
+                Err(reason) => {
+                    warn!(schedule = %spec.id, %reason, "schedule input does not fit the workflow");
+                    continue;
+                }
+            };
+            let mut run = Envelope::new_run(
+                id.clone(),
+                spec.workflow.clone(),
+                spec.queue.clone(),
+                start.input,
+                start.state,
+                start.fingerprint.to_owned(),
+                now,
+            );
+            run.patches = workflow
+                .info()
+                .patches
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect();
+            self.store.start(run).await?;
+            debug!(schedule = %spec.id, run = %id, "schedule fired");
+        }
+        spec.next_ms = cron.next_after(now);
+        if let Some(&last) = to_run.last() {
+            spec.last_fired_ms = Some(last);
+        }
+        spec.runs_started += to_run.len() as u64;
+        // Two workers may fire the same time: both start the same run ids
+        // (starting is idempotent), and only one advances the schedule.
+        if self.store.advance_schedule(&spec, expected).await? {
+            if !to_run.is_empty() {
+                info!(schedule = %spec.id, runs = to_run.len(), "schedule fired");
+            }
+            Ok(to_run.len())
+        } else {
+            Ok(0)
+        }
+    }
+}
