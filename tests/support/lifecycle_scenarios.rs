@@ -566,22 +566,28 @@ pub async fn an_activity_runs_on_its_queue(mut rig: Rig) {
 /// 2026-11-30 is a Monday; 09:00 in Berlin (CET) is 08:00 UTC.
 const MONDAY_0900_BERLIN_MS: u64 = 1_796_025_600_000;
 
-/// A weekly schedule fires once per Monday 09:00 Europe/Berlin, however
-/// many workers watch it.
+/// The seed's schedule: `0 9 * * 1` (Mondays 09:00, here in Europe/Berlin),
+/// id `weekly-report`, queue `reports`. It fires once per Monday, however
+/// many workers watch it, with a run id derived from the firing time.
 pub async fn a_weekly_schedule_fires_on_time_once(mut rig: Rig) {
     let week = 7 * DAY;
     rig.clock.set_ms(MONDAY_0900_BERLIN_MS - 3 * 3_600_000);
     let spec = rig
         .client
         .schedule::<report>(
-            ScheduleOptions::new("weekly-report", "0 9 * * MON").timezone("Europe/Berlin"),
+            ScheduleOptions::new("weekly-report", "0 9 * * 1")
+                .timezone("Europe/Berlin")
+                .queue("reports"),
             "ops".to_owned(),
         )
         .await
         .expect("schedules");
     assert_eq!(spec.next_ms, Some(MONDAY_0900_BERLIN_MS));
-    rig.spawn_worker();
-    rig.spawn_worker();
+    // Two workers of queue `reports`.
+    let reports = || rig.builder().queue("reports");
+    let (a, b) = (reports(), reports());
+    rig.spawn(a);
+    rig.spawn(b);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(rig.journal.count("note report"), 0, "not yet Monday 09:00");
 
