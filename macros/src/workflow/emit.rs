@@ -416,6 +416,7 @@ impl<'a> Emitter<'a> {
                 clippy::question_mark,
                 clippy::redundant_locals,
                 clippy::shadow_unrelated,
+                clippy::useless_conversion,
             )]
             fn step(
                 #ctx: &mut #p::WorkflowContext,

@@ -294,3 +294,8 @@ fn expansion_of_the_order_saga() {
 fn expansion_of_a_loop_with_a_branch() {
     check_snapshot("loop_branch");
 }
+
+#[test]
+fn expansion_of_waits_children_patches_and_continue_as_new() {
+    check_snapshot("waits");
+}

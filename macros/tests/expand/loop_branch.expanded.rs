@@ -113,6 +113,7 @@ const _: () = {
             clippy::question_mark,
             clippy::redundant_locals,
             clippy::shadow_unrelated,
+            clippy::useless_conversion,
         )]
         fn step(
             ctx: &mut ::steadfast::__private::WorkflowContext,

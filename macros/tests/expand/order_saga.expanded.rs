@@ -129,6 +129,7 @@ const _: () = {
             clippy::question_mark,
             clippy::redundant_locals,
             clippy::shadow_unrelated,
+            clippy::useless_conversion,
         )]
         fn step(
             __sf_ctx: &mut ::steadfast::__private::WorkflowContext,
