@@ -12,6 +12,18 @@ pub use steadfast_runtime::*;
 #[doc(hidden)]
 pub use steadfast_runtime::__private;
 
+/// Guides: the pages of `docs/` whose code is compiled as doctests.
+pub mod guide {
+    #[doc = include_str!("../docs/lifecycle.md")]
+    pub mod lifecycle {}
+
+    #[doc = include_str!("../docs/versioning.md")]
+    pub mod versioning {}
+
+    #[doc = include_str!("../docs/testing.md")]
+    pub mod testing {}
+}
+
 /// Everything a workflow module needs: `use steadfast::prelude::*;`.
 pub mod prelude {
     pub use steadfast_macros::{activity, workflow};

@@ -90,6 +90,7 @@ async fn the_documented_redis_cli_commands_show_what_the_page_says() {
         .start::<order_saga::order>("order-43", "order-43".into())
         .await
         .expect("starts");
+    waiting_runs(&store, &client).await;
     assert_eq!(
         store
             .load("order-44")
@@ -114,7 +115,19 @@ async fn the_documented_redis_cli_commands_show_what_the_page_says() {
             args.join(" ")
         );
         let expect: &[&str] = match (argv[0], argv.get(1).copied()) {
-            ("ZRANGE", Some(k)) if k.ends_with(":active") => &["order-43"],
+            ("ZRANGE", Some(k)) if k.ends_with(":active") => &["order-43", "signup-7"],
+            ("ZRANGE", Some(k)) if k.ends_with(":timers") => &["default\nsignup-7", "order-45"],
+            ("ZRANGE", Some(k)) if k.ends_with(":due") => &["weekly-report"],
+            ("LRANGE", _) => &["\"name\":\"decision\"", "\"approved\":true"],
+            ("HGETALL", Some(k)) if k.ends_with(":schedules") => &[
+                "weekly-report",
+                "\"cron\":\"0 9 * * 1\"",
+                "Europe/Berlin",
+                "\"queue\":\"reports\"",
+            ],
+            ("HMGET", Some(k)) if k.ends_with("signup-7") => {
+                &["running", "sleep#0", "timer:20", "\"sleeping\""]
+            }
             ("ZRANGE", Some(k)) if k.ends_with(":attention") => &["order-44"],
             ("ZREVRANGE", Some(k)) if k.ends_with(":done") => &["order-42"],
             ("HGETALL", _) => &[
@@ -169,4 +182,62 @@ async fn the_documented_redis_cli_commands_show_what_the_page_says() {
     let pending = server.cli(&["HGET", &store.run_key("order-43"), "pending"]);
     let pending: serde_json::Value = serde_json::from_str(pending.trim()).expect("pending is JSON");
     assert_eq!(pending["kind"], "start");
+}
+
+/// `signup-7` sleeps (a week), `order-45` waits for a decision with a
+/// signal in its buffer, and the schedule `weekly-report` exists.
+async fn waiting_runs(store: &steadfast::RedisStore, client: &Client) {
+    use support::lifecycle::{Decision, approval, reminder, report};
+    let worker = support::lifecycle::register(Worker::builder(store.clone()))
+        .resource(support::Journal::default())
+        .poll_wait(Duration::from_millis(100))
+        .build()
+        .expect("builds")
+        .spawn();
+    client
+        .start::<reminder>("signup-7", "ada".into())
+        .await
+        .expect("starts");
+    client
+        .start::<approval>("order-45", "o-45".into())
+        .await
+        .expect("starts");
+    for id in ["signup-7", "order-45"] {
+        for _ in 0..500 {
+            let env = client
+                .describe(id)
+                .await
+                .expect("describes")
+                .expect("exists");
+            if env
+                .pending
+                .as_ref()
+                .and_then(steadfast::Pending::waiting)
+                .is_some()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    worker.shutdown().await.expect("stops");
+    client
+        .signal(
+            "order-45",
+            Decision {
+                approved: true,
+                by: "kim".into(),
+            },
+        )
+        .await
+        .expect("buffered");
+    client
+        .schedule::<report>(
+            steadfast::ScheduleOptions::new("weekly-report", "0 9 * * 1")
+                .timezone("Europe/Berlin")
+                .queue("reports"),
+            "platform".into(),
+        )
+        .await
+        .expect("schedules");
 }
