@@ -18,7 +18,6 @@ use steadfast::ManualClock;
 use steadfast::prelude::*;
 
 mod common;
-use common::StoreKind;
 
 /// Asks an order to stop while it still can.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -85,12 +84,8 @@ pub async fn order(
 /// Cancel an order within its window, or let the window pass.
 #[derive(Debug, Parser)]
 struct Args {
-    /// Where checkpoints are kept.
-    #[arg(long, value_enum, default_value = "redis")]
-    store: StoreKind,
-    /// The Redis server.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    redis_url: String,
+    #[command(flatten)]
+    store: common::StoreArgs,
     /// Wait the 30 seconds for real instead of moving the clock.
     #[arg(long)]
     real_time: bool,
@@ -99,13 +94,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     common::init_logging();
-    match run(Args::parse()).await {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::finish(run(Args::parse()).await)
 }
 
 /// Waits until the order's `status` query reads `want`.
@@ -122,8 +111,8 @@ async fn until_status(
     Err(format!("{} never reached status {want}", run.id()).into())
 }
 
-async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let opened = match common::open_store(args.store, &args.redis_url, "cancel_order").await {
+async fn run(args: Args) -> common::Outcome {
+    let opened = match args.store.open("cancel_order").await {
         Ok(o) => o,
         Err(code) => return Ok(code),
     };
@@ -191,7 +180,7 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Ok(()) => return Err("a settled run accepted a signal".into()),
     }
     if let Some(redis) = &opened.redis {
-        let port = common::redis_port(&args.redis_url);
+        let port = args.store.redis_port();
         println!(
             "\nread the status with redis-cli:\n  redis-cli -p {port} HGET '{}' query:status",
             redis.run_key(&late)

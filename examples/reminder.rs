@@ -16,7 +16,6 @@ use steadfast::prelude::*;
 use steadfast::{Clock, ManualClock, Pending};
 
 mod common;
-use common::StoreKind;
 
 const WEEK: Duration = Duration::from_secs(7 * 86_400);
 
@@ -31,7 +30,7 @@ async fn send_mail(ctx: &ActivityContext, to: String, subject: String) -> Result
     let clock = ctx.resource::<ManualClock>();
     println!(
         "  mail to {to}: \"{subject}\"   (at {})",
-        show_time(clock.now_ms())
+        common::show_time(clock.now_ms())
     );
     Ok(())
 }
@@ -54,36 +53,18 @@ pub async fn signup(
 /// Durable sleep: a week-long timer, skipped with a manual clock.
 #[derive(Debug, Parser)]
 struct Args {
-    /// Where checkpoints are kept.
-    #[arg(long, value_enum, default_value = "redis")]
-    store: StoreKind,
-    /// The Redis server.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    redis_url: String,
-}
-
-fn show_time(ms: u64) -> String {
-    i64::try_from(ms)
-        .ok()
-        .and_then(chrono::DateTime::from_timestamp_millis)
-        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_default()
+    #[command(flatten)]
+    store: common::StoreArgs,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     common::init_logging();
-    match run(Args::parse()).await {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::finish(run(Args::parse()).await)
 }
 
-async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let opened = match common::open_store(args.store, &args.redis_url, "reminder").await {
+async fn run(args: Args) -> common::Outcome {
+    let opened = match args.store.open("reminder").await {
         Ok(o) => o,
         Err(code) => return Ok(code),
     };
@@ -118,14 +99,14 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     };
     println!(
         "\nthe run sleeps until {}; its worker has stopped.",
-        show_time(until_ms)
+        common::show_time(until_ms)
     );
     println!(
         "status query (from the checkpoint, no worker running): {:?}",
         run.query::<String>("status").await?
     );
     if let Some(redis) = &opened.redis {
-        let port = common::redis_port(&args.redis_url);
+        let port = args.store.redis_port();
         println!("in Redis:");
         println!(
             "  redis-cli -p {port} HGET '{}' waiting",

@@ -19,7 +19,6 @@ use steadfast::prelude::*;
 use steadfast::{Clock, ManualClock, Status, schedule_run_id};
 
 mod common;
-use common::StoreKind;
 
 /// Why a report failed.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, thiserror::Error)]
@@ -42,12 +41,8 @@ pub async fn weekly_report(team: String) -> Result<(), ActivityError<ReportError
 /// A cron schedule firing a few times.
 #[derive(Debug, Parser)]
 struct Args {
-    /// Where checkpoints are kept.
-    #[arg(long, value_enum, default_value = "redis")]
-    store: StoreKind,
-    /// The Redis server.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    redis_url: String,
+    #[command(flatten)]
+    store: common::StoreArgs,
     /// The cron expression (five fields, or six with seconds first).
     #[arg(long, default_value = "0 9 * * 1")]
     cron: String,
@@ -65,17 +60,11 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     common::init_logging();
-    match run(Args::parse()).await {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::finish(run(Args::parse()).await)
 }
 
-async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let opened = match common::open_store(args.store, &args.redis_url, "weekly_report").await {
+async fn run(args: Args) -> common::Outcome {
+    let opened = match args.store.open("weekly_report").await {
         Ok(o) => o,
         Err(code) => return Ok(code),
     };
@@ -107,18 +96,13 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
             spec.timezone,
             spec.workflow,
             spec.queue,
-            spec.next_ms.map(show_time).unwrap_or_default()
+            spec.next_ms.map(common::show_time).unwrap_or_default()
         );
     }
     println!("two workers serve queue `reports`; each firing starts one run:\n");
 
     for _ in 0..args.fires {
-        let spec = client
-            .schedules()
-            .await?
-            .into_iter()
-            .find(|s| s.id == "weekly-report")
-            .ok_or("the schedule disappeared")?;
+        let spec = weekly(&client).await?;
         let next = spec.next_ms.ok_or("the schedule has no next firing")?;
         if !args.real_time {
             clock.set_ms(next + 200);
@@ -128,7 +112,7 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         let env = wait_settled(&client, &id, &clock, next).await?;
         println!(
             "firing at {}: run {id} {}{}",
-            show_time(next),
+            common::show_time(next),
             env.status,
             if existed {
                 " (it existed already: a firing starts one run, ever)"
@@ -138,18 +122,13 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         );
     }
 
-    let spec = client
-        .schedules()
-        .await?
-        .into_iter()
-        .find(|s| s.id == "weekly-report")
-        .ok_or("the schedule disappeared")?;
+    let spec = weekly(&client).await?;
     println!(
         "\nthe schedule started {} runs; deleting it.",
         spec.runs_started
     );
     if let Some(redis) = &opened.redis {
-        let port = common::redis_port(&args.redis_url);
+        let port = args.store.redis_port();
         println!(
             "(while it exists: redis-cli -p {port} HGET '{}' weekly-report)",
             redis.schedules_key()
@@ -160,6 +139,16 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         w.shutdown().await?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The schedule `weekly-report`.
+async fn weekly(client: &Client) -> Result<steadfast::ScheduleSpec, Box<dyn std::error::Error>> {
+    let found = client
+        .schedules()
+        .await?
+        .into_iter()
+        .find(|s| s.id == "weekly-report");
+    Ok(found.ok_or("the schedule disappeared")?)
 }
 
 /// Waits for the run of one firing to settle (at most a minute past its time).
@@ -180,12 +169,4 @@ async fn wait_settled(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-fn show_time(ms: u64) -> String {
-    i64::try_from(ms)
-        .ok()
-        .and_then(chrono::DateTime::from_timestamp_millis)
-        .map(|t| t.format("%a %Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_default()
 }

@@ -17,6 +17,49 @@ pub(crate) enum StoreKind {
     Memory,
 }
 
+/// The store options every example takes.
+#[derive(Debug, clap::Args)]
+pub(crate) struct StoreArgs {
+    /// Where checkpoints are kept.
+    #[arg(long, value_enum, default_value = "redis")]
+    pub(crate) store: StoreKind,
+    /// The Redis server.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub(crate) redis_url: String,
+}
+
+impl StoreArgs {
+    /// Opens the store (see [`open_store`]).
+    pub(crate) async fn open(&self, example: &str) -> Result<Opened, ExitCode> {
+        open_store(self.store, &self.redis_url, example).await
+    }
+
+    /// The Redis port, for `redis-cli -p`.
+    pub(crate) fn redis_port(&self) -> &str {
+        redis_port(&self.redis_url)
+    }
+}
+
+/// What an example's `run` returns.
+pub(crate) type Outcome = Result<ExitCode, Box<dyn std::error::Error>>;
+
+/// The exit code of an example's run, printing its error if it failed.
+pub(crate) fn finish(outcome: Outcome) -> ExitCode {
+    outcome.unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+/// A time for people: `Mon 2026-11-30 08:00:00 UTC`.
+pub(crate) fn show_time(ms: u64) -> String {
+    i64::try_from(ms)
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| t.format("%a %Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_default()
+}
+
 /// An opened store; `redis` is set on Redis, for printing key names.
 pub(crate) struct Opened {
     pub(crate) store: Arc<dyn Store>,

@@ -84,6 +84,9 @@ pub(crate) struct Piece {
     pub(crate) may_fail: bool,
     /// Whether the statement contains `return`.
     pub(crate) may_return: bool,
+    /// Whether the statement is `ctx.continue_as_new(..).await` (its
+    /// `return` starts the run again rather than completing it).
+    pub(crate) continues: bool,
 }
 
 /// How a block ends.

@@ -24,6 +24,7 @@ pub(crate) struct StateDef {
 struct Exits {
     states: BTreeSet<SuspendId>,
     completes: bool,
+    continues: bool,
     fails: bool,
 }
 
@@ -41,6 +42,7 @@ fn exits(cfg: &Cfg, from: BlockId) -> Exits {
         for piece in &block.pieces {
             out.fails |= piece.may_fail;
             out.completes |= piece.may_return;
+            out.continues |= piece.continues;
         }
         out.fails |= cfg.fail_terms.contains(&b);
         if let Terminator::Suspend(s) = &block.term {
@@ -77,6 +79,7 @@ pub(crate) fn mermaid(cfg: &Cfg, live: &Liveness, states: &[StateDef]) -> String
     lines.push("    state \"failed: compensations run, newest first\" as failed".to_owned());
     lines.push(format!("    [*] --> {}", node_id("start")));
     let mut fails_anywhere = false;
+    let mut continues_anywhere = false;
     for st in states {
         let from = match st.suspend {
             None => cfg.entry,
@@ -93,12 +96,20 @@ pub(crate) fn mermaid(cfg: &Cfg, live: &Liveness, states: &[StateDef]) -> String
         if ex.completes {
             lines.push(format!("    {} --> completed", node_id(&st.name)));
         }
+        if ex.continues {
+            continues_anywhere = true;
+            lines.push(format!("    {} --> continued", node_id(&st.name)));
+        }
         if ex.fails {
             fails_anywhere = true;
             lines.push(format!("    {} --> failed: error", node_id(&st.name)));
         }
     }
     lines.push("    completed --> [*]".to_owned());
+    if continues_anywhere {
+        lines.push("    state \"continued as new: start again\" as continued".to_owned());
+        lines.push("    continued --> [*]".to_owned());
+    }
     if fails_anywhere {
         lines.push("    failed --> [*]".to_owned());
     }

@@ -311,6 +311,7 @@ impl Lowerer<'_> {
             jumps,
             may_fail: access.fails,
             may_return: access.returns,
+            continues: false,
         });
         if diverges {
             self.diverge();
@@ -331,6 +332,7 @@ impl Lowerer<'_> {
             jumps: Vec::new(),
             may_fail: false,
             may_return: false,
+            continues: false,
         });
     }
 
@@ -697,6 +699,7 @@ impl Lowerer<'_> {
             jumps: Vec::new(),
             may_fail: false,
             may_return: false,
+            continues: false,
         });
         let head = self.new_block();
         let after = self.new_block();
@@ -914,6 +917,7 @@ impl Lowerer<'_> {
                     jumps,
                     may_fail: question.is_some() || access.fails,
                     may_return: access.returns,
+                    continues: false,
                 });
             }
             Binding::Place(place) => {
@@ -959,7 +963,8 @@ impl Lowerer<'_> {
             loops: Rc::clone(&self.loops),
             jumps: Vec::new(),
             may_fail: false,
-            may_return: true,
+            may_return: false,
+            continues: true,
         });
         self.diverge();
     }

@@ -119,7 +119,7 @@ const _: () = {
                     ),
                 ],
                 &["receipts"],
-                "stateDiagram-v2\n    state \"start\" as s_start\n    state \"sleep#0\" as s_sleep_0\n    state \"signal_pause#0\" as s_signal_pause_0\n    state \"child_invoice#0\" as s_child_invoice_0\n    state \"send_receipt#0\" as s_send_receipt_0\n    state \"completed\" as completed\n    state \"failed: compensations run, newest first\" as failed\n    [*] --> s_start\n    s_start --> s_sleep_0\n    s_sleep_0 --> s_signal_pause_0\n    s_signal_pause_0 --> s_child_invoice_0\n    s_signal_pause_0 --> completed\n    s_child_invoice_0 --> s_send_receipt_0\n    s_child_invoice_0 --> completed\n    s_send_receipt_0 --> completed\n    s_send_receipt_0 --> failed: error\n    completed --> [*]\n    failed --> [*]",
+                "stateDiagram-v2\n    state \"start\" as s_start\n    state \"sleep#0\" as s_sleep_0\n    state \"signal_pause#0\" as s_signal_pause_0\n    state \"child_invoice#0\" as s_child_invoice_0\n    state \"send_receipt#0\" as s_send_receipt_0\n    state \"completed\" as completed\n    state \"failed: compensations run, newest first\" as failed\n    [*] --> s_start\n    s_start --> s_sleep_0\n    s_sleep_0 --> s_signal_pause_0\n    s_signal_pause_0 --> s_child_invoice_0\n    s_signal_pause_0 --> completed\n    s_child_invoice_0 --> s_send_receipt_0\n    s_child_invoice_0 --> continued\n    s_send_receipt_0 --> continued\n    s_send_receipt_0 --> failed: error\n    completed --> [*]\n    state \"continued as new: start again\" as continued\n    continued --> [*]\n    failed --> [*]",
             );
             &INFO
         }

@@ -131,7 +131,9 @@ pub struct Commit {
     /// Clear this stop request, which the transition acted on (unless a
     /// newer one replaced it meanwhile).
     pub clear_interrupt: Option<Interrupt>,
-    /// Drop the history before this entry (the run continued as new).
+    /// The run continued as new: drop the history before this entry, and
+    /// store the new generation's input, number and patches (other commits
+    /// leave them as they are).
     pub trim_history: bool,
 }
 

@@ -744,7 +744,7 @@ impl Store for RedisStore {
         let env = &commit.envelope;
         let id = &lease.workflow_id;
         let shard = keys.shard_of(id);
-        let (set, delete) = record::commit_fields(env);
+        let (set, delete) = record::commit_fields(env, commit.trim_history);
         let task_stream = keys.tasks_of(id, &lease.task.queue);
         let dispatch_stream = match &commit.dispatch {
             Some(q) => keys.tasks_of(id, q),

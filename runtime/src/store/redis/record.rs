@@ -57,27 +57,34 @@ pub(crate) fn creation_fields(env: &Envelope) -> Vec<(String, String)> {
     if let Some(d) = env.deadline_ms {
         f.push(("deadline_at".to_owned(), d.to_string()));
     }
-    f.extend(commit_fields(env).0);
+    f.extend(commit_fields(env, true).0);
     f
 }
 
 /// The fields a commit sets, and the optional fields it deletes. The
+/// fields of a generation (`input`, `generation`, `patches`) change only
+/// when the run starts or continues as new (`new_generation`); the
 /// `interrupt` field is never written here: it belongs to whoever asks a
 /// run to stop.
-pub(crate) fn commit_fields(env: &Envelope) -> (Vec<(String, String)>, Vec<&'static str>) {
+pub(crate) fn commit_fields(
+    env: &Envelope,
+    new_generation: bool,
+) -> (Vec<(String, String)>, Vec<&'static str>) {
     let mut set: Vec<(String, String)> = vec![
         ("status".into(), env.status.as_str().to_owned()),
         ("seq".into(), env.seq.to_string()),
         ("step".into(), env.step.clone()),
         ("state_fp".into(), env.state_fp.clone()),
         ("state".into(), json(&env.state)),
-        ("input".into(), json(&env.input)),
         ("compensations".into(), json(&env.compensations)),
         ("attempts".into(), env.attempts.to_string()),
-        ("generation".into(), env.generation.to_string()),
-        ("patches".into(), json(&env.patches)),
         ("updated_at".into(), env.updated_at_ms.to_string()),
     ];
+    if new_generation {
+        set.push(("input".into(), json(&env.input)));
+        set.push(("generation".into(), env.generation.to_string()));
+        set.push(("patches".into(), json(&env.patches)));
+    }
     for (name, value) in &env.queries {
         set.push((format!("{QUERY_PREFIX}{name}"), json(value)));
     }
@@ -370,9 +377,17 @@ mod tests {
     fn commits_delete_emptied_fields_and_skip_creation_fields() {
         let mut env = sample();
         env.last_error = None;
-        let (set, delete) = commit_fields(&env);
+        let (set, delete) = commit_fields(&env, false);
         assert!(delete.contains(&"last_error"));
-        assert!(!set.iter().any(|(n, _)| n == "id" || n == "created_at"));
+        assert!(
+            !set.iter()
+                .any(|(n, _)| n == "id" || n == "created_at" || n == "input")
+        );
+        let (set, _) = commit_fields(&env, true);
+        assert!(
+            set.iter().any(|(n, _)| n == "input"),
+            "continue-as-new writes the new input"
+        );
         assert!(
             set.iter()
                 .any(|(n, v)| n == "query:status" && v == "\"charging\"")

@@ -14,7 +14,7 @@
 --       ('' none), 24 trim the history
 --       ('1'/'0'), 25 the run's timer member, 26 .. 25+2N pairs to set, then
 --       names of fields to delete
-local cur = redis.call('HMGET', KEYS[1], 'fence', 'lease_owner', 'seq')
+local cur = redis.call('HMGET', KEYS[1], 'fence', 'lease_owner', 'seq', 'interrupt')
 if cur[1] ~= ARGV[2] or cur[2] ~= ARGV[1] then
   return {'fenced'}
 end
@@ -45,8 +45,12 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 26, 25 + 2 * n))
 if #ARGV > 25 + 2 * n then
   redis.call('HDEL', KEYS[1], unpack(ARGV, 26 + 2 * n))
 end
-if ARGV[23] ~= '' and redis.call('HGET', KEYS[1], 'interrupt') == ARGV[23] then
+-- Only this script and interrupt.lua write `interrupt`, and scripts run
+-- one at a time: the value read above is current.
+local interrupt = cur[4] or ''
+if ARGV[23] ~= '' and interrupt == ARGV[23] then
   redis.call('HDEL', KEYS[1], 'interrupt')
+  interrupt = ''
 end
 if ARGV[24] == '1' then
   redis.call('DEL', KEYS[2])
@@ -83,4 +87,4 @@ if settled_statuses[status] then
 elseif ARGV[20] ~= '' and buffered == '' then
   redis.call('ZADD', KEYS[8], ARGV[20], ARGV[25])
 end
-return {'ok', redis.call('HGET', KEYS[1], 'interrupt') or '', buffered}
+return {'ok', interrupt, buffered}
