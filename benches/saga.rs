@@ -298,7 +298,7 @@ async fn commit_limit(server: &RedisServer, in_flight: usize, duration: Duration
             while Instant::now() < deadline {
                 env.seq += 1;
                 env.updated_at_ms += 1;
-                let commit = Commit::new(env.clone(), "limit".to_owned(), false);
+                let commit = Commit::new(&env, "limit".to_owned(), false);
                 store
                     .commit(&lease, commit, Duration::from_secs(60))
                     .await

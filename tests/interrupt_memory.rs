@@ -67,3 +67,34 @@ async fn retries_survive_a_crash_anywhere() {
         .expect("every interrupted run ends like the uninterrupted one");
     assert_eq!(report.baseline.output, Some(serde_json::json!(3)));
 }
+
+/// Timers and signal timeouts: a crash before or after the transition that
+/// starts a wait, or the one its end resumes, changes nothing.
+#[tokio::test]
+async fn waits_survive_a_crash_anywhere() {
+    let journal = Journal::default();
+    let report = InterruptEverywhere::<support::lifecycle::dozer>::new(store(), "cat".to_owned())
+        .configure(move |b| support::lifecycle::register(b).resource(journal.clone()))
+        .lease(Duration::from_millis(150))
+        .run()
+        .await
+        .expect("every interrupted run ends like the uninterrupted one");
+    assert_eq!(report.baseline.status, Status::Completed);
+    let events: Vec<&str> = report
+        .baseline
+        .transitions
+        .iter()
+        .map(|t| t.3.as_str())
+        .collect();
+    assert!(
+        events.iter().any(|e| e.contains("sleep#0 timer fired")),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("gave up waiting for signal item")),
+        "{events:?}"
+    );
+    assert_eq!(report.scenarios as u64, 2 * report.transitions);
+}

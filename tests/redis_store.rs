@@ -87,7 +87,7 @@ async fn a_zombie_worker_cannot_overwrite_newer_state() {
     store
         .commit(
             &lease_b,
-            Commit::new(by_b.clone(), "B's step".into(), false),
+            Commit::new(&by_b, "B's step".into(), false),
             Duration::from_secs(5),
         )
         .await
@@ -100,7 +100,7 @@ async fn a_zombie_worker_cannot_overwrite_newer_state() {
     let late = store
         .commit(
             &lease_a,
-            Commit::new(by_a, "A's step".into(), false),
+            Commit::new(&by_a, "A's step".into(), false),
             Duration::from_secs(5),
         )
         .await;
@@ -110,7 +110,7 @@ async fn a_zombie_worker_cannot_overwrite_newer_state() {
     let again = store
         .commit(
             &lease_b,
-            Commit::new(by_b, "B's step again".into(), false),
+            Commit::new(&by_b, "B's step again".into(), false),
             Duration::from_secs(5),
         )
         .await;

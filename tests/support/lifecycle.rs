@@ -21,6 +21,7 @@ pub fn register(b: WorkerBuilder) -> WorkerBuilder {
         .register::<parent>()
         .register::<rendering>()
         .register::<report>()
+        .register::<dozer>()
 }
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -187,6 +188,19 @@ pub async fn report(ctx: &mut WorkflowContext, team: String) -> Result<String, T
     let at = ctx.now_ms();
     note(format!("report {team} at {at}")).await?;
     Ok(format!("report {team}"))
+}
+
+/// Short waits for crash tests: a timer, then a signal wait that times out,
+/// between two activities.
+#[workflow]
+pub async fn dozer(ctx: &mut WorkflowContext, name: String) -> Result<String, TestError> {
+    let reservation = reserve(name.clone()).await?;
+    ctx.set_query("status", "dozing");
+    ctx.sleep(Duration::from_millis(40)).await;
+    let nudge = ctx.signal_within::<Item>(Duration::from_millis(40)).await;
+    note(format!("{name} woke, nudged: {}", nudge.is_some())).await?;
+    ctx.set_query("status", "awake");
+    Ok(reservation)
 }
 
 // ----- two versions of one workflow -------------------------------------------------

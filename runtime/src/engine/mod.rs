@@ -338,7 +338,7 @@ impl Engine {
         let mut delay = Duration::from_millis(50);
         let give_up = tokio::time::Instant::now() + self.lease_for;
         let committed = loop {
-            let mut commit = Commit::new(env.clone(), event.clone(), opts.release);
+            let mut commit = Commit::new(env, event.clone(), opts.release);
             commit.await_signal = opts.await_signal.clone();
             commit.wake_at = opts.wake_at;
             commit.consume_signal = opts.consume_signal;

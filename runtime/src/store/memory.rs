@@ -319,7 +319,7 @@ impl Store for MemoryStore {
     async fn commit(
         &self,
         lease: &Lease,
-        commit: Commit,
+        commit: Commit<'_>,
         lease_for: Duration,
     ) -> Result<Committed, StoreError> {
         let history_limit = self.shared.history_limit;
@@ -333,7 +333,7 @@ impl Store for MemoryStore {
                 found: rec.envelope.seq,
             });
         }
-        let mut env = commit.envelope;
+        let mut env = commit.envelope.clone();
         // Messages belong to their senders: keep what is stored.
         env.signals = std::mem::take(&mut rec.envelope.signals);
         if let Some(nonce) = commit.consume_signal {

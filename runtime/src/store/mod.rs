@@ -108,10 +108,11 @@ pub enum Started {
 /// A transition to commit under a lease.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct Commit {
+pub struct Commit<'a> {
     /// The new checkpoint; its `seq` must be the stored `seq` plus one. Its
     /// `interrupt` and `signals` are not written (they belong to senders).
-    pub envelope: Envelope,
+    /// Borrowed: a store copies what it keeps, the Redis store only encodes.
+    pub envelope: &'a Envelope,
     /// What happened, for the history.
     pub event: String,
     /// Give up the lease and acknowledge the task (the run settled or waits
@@ -137,9 +138,9 @@ pub struct Commit {
     pub trim_history: bool,
 }
 
-impl Commit {
+impl<'a> Commit<'a> {
     /// A commit; `release` gives up the lease.
-    pub fn new(envelope: Envelope, event: String, release: bool) -> Self {
+    pub fn new(envelope: &'a Envelope, event: String, release: bool) -> Self {
         Commit {
             envelope,
             event,
@@ -298,7 +299,7 @@ pub trait Store: Send + Sync + 'static {
     async fn commit(
         &self,
         lease: &Lease,
-        commit: Commit,
+        commit: Commit<'_>,
         lease_for: Duration,
     ) -> Result<Committed, StoreError>;
 

@@ -737,11 +737,11 @@ impl Store for RedisStore {
     async fn commit(
         &self,
         lease: &Lease,
-        commit: Commit,
+        commit: Commit<'_>,
         lease_for: Duration,
     ) -> Result<Committed, StoreError> {
         let keys = &self.inner.keys;
-        let env = &commit.envelope;
+        let env = commit.envelope;
         let id = &lease.workflow_id;
         let shard = keys.shard_of(id);
         let (set, delete) = record::commit_fields(env, commit.trim_history);
