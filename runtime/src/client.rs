@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use crate::clock::{Clock, SystemClock};
 use crate::envelope::{Envelope, HistoryEntry, Interrupt, SignalEntry, Status};
 use crate::schedule::{CronSchedule, MissedRuns, ScheduleError, ScheduleSpec};
-use crate::store::{SendError, Started, Store, StoreError};
+use crate::store::{ResumeError, SendError, Started, Store, StoreError};
 use crate::workflow::{Signal, Workflow};
 
 /// Why a client call failed.
@@ -301,13 +301,34 @@ impl Client {
     pub async fn signal<S: Signal>(&self, id: &str, signal: S) -> Result<(), SendError> {
         let payload =
             serde_json::to_value(&signal).map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.signal_json(id, S::NAME, payload).await
+    }
+
+    /// Sends the signal named `name` with a JSON payload, for tools that do
+    /// not link the workflow's types (the `steadfast` CLI). The payload must
+    /// decode as the signal type the workflow awaits under that name, or
+    /// the run parks when it consumes it.
+    pub async fn signal_json(
+        &self,
+        id: &str,
+        name: &str,
+        payload: serde_json::Value,
+    ) -> Result<(), SendError> {
         let entry = SignalEntry {
-            name: S::NAME.to_owned(),
+            name: name.to_owned(),
             payload,
             sent_at_ms: self.clock.now_ms(),
             nonce: nonce(),
         };
         self.store.signal(id, entry, self.signal_bound).await
+    }
+
+    /// Puts run `id` back to work after an operator fixed why it stopped:
+    /// a parked run (a state that no longer decoded, an unknown workflow
+    /// type, workers that kept dying) or a compensation that failed for
+    /// good. See [`Store::resume`]; returns the status it resumed with.
+    pub async fn resume(&self, id: &str, note: &str) -> Result<Status, ResumeError> {
+        self.store.resume(id, note, self.clock.now_ms()).await
     }
 
     /// Asks run `id` to stop at its next suspension point and run its

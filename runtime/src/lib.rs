@@ -40,7 +40,8 @@ pub use schedule::{
     CronSchedule, MissedRuns, ScheduleError, ScheduleSpec, run_id as schedule_run_id,
 };
 pub use store::{
-    Acquired, Commit, Committed, Lease, MemoryStore, SendError, Started, Store, StoreError, Task,
+    Acquired, Commit, Committed, Lease, MemoryStore, ResumeError, SendError, Started, Store,
+    StoreError, Task,
 };
 #[cfg(feature = "redis")]
 pub use store::{Persistence, RedisStore, RedisStoreBuilder};

@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
-use super::{Acquired, Commit, Committed, Lease, SendError, Started, Store, StoreError, Task};
+use super::{
+    Acquired, Commit, Committed, Lease, ResumeError, SendError, Started, Store, StoreError, Task,
+    resumed_event, resumed_status,
+};
 use crate::envelope::{Envelope, HistoryEntry, Interrupt, Pending, SignalEntry, Status};
 use crate::schedule::ScheduleSpec;
 
@@ -401,6 +404,49 @@ impl Store for MemoryStore {
         drop(inner);
         self.notify(false, true);
         Ok(())
+    }
+
+    async fn resume(
+        &self,
+        workflow_id: &str,
+        note: &str,
+        now_ms: u64,
+    ) -> Result<Status, ResumeError> {
+        let history_limit = self.shared.history_limit;
+        let mut inner = self.lock();
+        let rec = inner
+            .runs
+            .get_mut(workflow_id)
+            .ok_or_else(|| ResumeError::NotFound(workflow_id.to_owned()))?;
+        let env = &mut rec.envelope;
+        if !matches!(env.status, Status::Parked | Status::CompensationFailed) {
+            return Err(ResumeError::NotStopped {
+                id: workflow_id.to_owned(),
+                status: env.status,
+            });
+        }
+        if rec.leased() {
+            return Err(ResumeError::Held(workflow_id.to_owned()));
+        }
+        let env = &mut rec.envelope;
+        env.status = resumed_status(env.ending.is_some());
+        env.seq += 1;
+        env.attempts = 0;
+        env.last_error = None;
+        env.reason = None;
+        env.updated_at_ms = now_ms;
+        let status = env.status;
+        let queue = env.queue.clone();
+        let entry = HistoryEntry::of(env, resumed_event(note));
+        rec.lease = None;
+        rec.history.push_back(entry);
+        while rec.history.len() > history_limit {
+            rec.history.pop_front();
+        }
+        inner.enqueue(workflow_id, &queue);
+        drop(inner);
+        self.notify(true, false);
+        Ok(status)
     }
 
     async fn release(

@@ -193,6 +193,42 @@ pub enum SendError {
     Store(#[from] StoreError),
 }
 
+/// Why a run could not be resumed by [`Store::resume`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResumeError {
+    /// No run has this id.
+    #[error("no run with id `{0}`")]
+    NotFound(String),
+    /// The run did not stop for an operator: only parked runs and failed
+    /// compensations wait to be resumed.
+    #[error(
+        "run `{id}` is {status}; only parked runs and failed compensations (compensation_failed) can be resumed"
+    )]
+    NotStopped {
+        /// The run.
+        id: String,
+        /// Its status.
+        status: Status,
+    },
+    /// The stored status is not one this code knows; fix the record first.
+    #[error(
+        "run `{id}` has status `{status}`, which this code does not know; fix the record first"
+    )]
+    UnknownStatus {
+        /// The run.
+        id: String,
+        /// The stored text.
+        status: String,
+    },
+    /// A worker holds a valid lease on the run: it is being driven.
+    #[error("a worker holds run `{0}`; wait for its lease to expire")]
+    Held(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -244,6 +280,25 @@ impl StoreError {
     /// Whether the operation may succeed if tried again later.
     pub fn is_transient(&self) -> bool {
         matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+/// The status a stopped run resumes with: back to unwinding if it was
+/// compensating (only then is its `ending` set), forward otherwise.
+fn resumed_status(unwinding: bool) -> Status {
+    if unwinding {
+        Status::Compensating
+    } else {
+        Status::Running
+    }
+}
+
+/// The history event of a resume.
+fn resumed_event(note: &str) -> String {
+    if note.is_empty() {
+        "resumed by an operator".to_owned()
+    } else {
+        format!("resumed by an operator: {note}")
     }
 }
 
@@ -307,6 +362,21 @@ pub trait Store: Send + Sync + 'static {
     /// to parked with `reason`, leaves every other field as it is, releases
     /// the lease and acknowledges the task. Fenced like a commit.
     async fn park(&self, lease: &Lease, reason: &str) -> Result<(), StoreError>;
+
+    /// Puts a run that stopped for an operator (parked, or a compensation
+    /// that failed for good) back to work, once its cause is fixed: a
+    /// parked run goes back to `compensating` if it was unwinding (its
+    /// `ending` is set) and to `running` otherwise; a failed compensation
+    /// goes back to `compensating` and runs again. The attempt count and the
+    /// reason are cleared (a fresh retry budget), one history entry records
+    /// `note`, and a task is queued. Returns the status the run resumed
+    /// with. Refused while a worker holds the run.
+    async fn resume(
+        &self,
+        workflow_id: &str,
+        note: &str,
+        now_ms: u64,
+    ) -> Result<Status, ResumeError>;
 
     /// Gives a lease up without a transition (the run waits for something
     /// not yet there), acknowledging the task; with `dispatch`, queues a

@@ -30,7 +30,10 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnecti
 use redis::{AsyncConnectionConfig, RedisError, Value};
 use tracing::{debug, warn};
 
-use super::{Acquired, Commit, Committed, Lease, SendError, Started, Store, StoreError, Task};
+use super::{
+    Acquired, Commit, Committed, Lease, ResumeError, SendError, Started, Store, StoreError, Task,
+    resumed_event,
+};
 use crate::envelope::{Envelope, HistoryEntry, Interrupt, SignalEntry, Status};
 use crate::schedule::ScheduleSpec;
 use keys::Keys;
@@ -352,6 +355,29 @@ impl RedisStore {
     /// Ids of parked runs and failed compensations.
     pub async fn runs_needing_attention(&self) -> Result<Vec<String>, StoreError> {
         self.index(|k, s| k.attention(s)).await
+    }
+
+    /// Ids of the `limit` runs that settled last (completed, failed,
+    /// cancelled, terminated, timed out, not yet expired), newest first.
+    pub async fn finished_runs(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut scored: Vec<(String, f64)> = Vec::new();
+        let mut conn = self.inner.conn.clone();
+        for shard in 0..self.inner.keys.shards() {
+            let page: Vec<(String, f64)> = redis::cmd("ZREVRANGE")
+                .arg(self.inner.keys.done(shard))
+                .arg(0)
+                .arg(limit - 1)
+                .arg("WITHSCORES")
+                .query_async(self.counted(&mut conn))
+                .await
+                .map_err(store_error)?;
+            scored.extend(page);
+        }
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Ok(scored.into_iter().take(limit).map(|(id, _)| id).collect())
     }
 
     async fn index(&self, key: impl Fn(&Keys, u32) -> String) -> Result<Vec<String>, StoreError> {
@@ -867,6 +893,60 @@ impl Store for RedisStore {
             .await
             .map_err(store_error)?;
         self.fenced_ok("park", lease, reply).map(|_| ())
+    }
+
+    async fn resume(
+        &self,
+        workflow_id: &str,
+        note: &str,
+        now_ms: u64,
+    ) -> Result<Status, ResumeError> {
+        let Some(queue) = self.queue_of(workflow_id).await? else {
+            return Err(ResumeError::NotFound(workflow_id.to_owned()));
+        };
+        let keys = &self.inner.keys;
+        let shard = keys.shard_of(workflow_id);
+        let mut conn = self.inner.conn.clone();
+        let reply: Value = self
+            .inner
+            .scripts
+            .resume
+            .key(keys.run(workflow_id))
+            .key(keys.history(workflow_id))
+            .key(keys.tasks_of(workflow_id, &queue))
+            .key(keys.active(shard))
+            .key(keys.attention(shard))
+            .arg(workflow_id)
+            .arg(resumed_event(note))
+            .arg(self.inner.history_len)
+            .arg(now_ms)
+            .arg(keys.settled_channel(shard))
+            .arg(format!("{workflow_id}\n{}", waiters::RESUMED))
+            .invoke_async(self.counted(&mut conn))
+            .await
+            .map_err(store_error)?;
+        // Our own waiters forget the old settle now; other stores' waiters
+        // when the published message reaches them.
+        self.inner.waiters.forget(workflow_id);
+        let mut parts = values(reply).into_iter().map(text);
+        let id = || workflow_id.to_owned();
+        match parts.next().as_deref() {
+            Some("ok") => {
+                let status = parts.next().unwrap_or_default();
+                Status::parse(&status)
+                    .ok_or_else(|| ResumeError::Store(unexpected("resume", Some(status.as_str()))))
+            }
+            Some("missing") => Err(ResumeError::NotFound(id())),
+            Some("held") => Err(ResumeError::Held(id())),
+            Some("not_stopped") => {
+                let status = parts.next().unwrap_or_default();
+                Err(match Status::parse(&status) {
+                    Some(status) => ResumeError::NotStopped { id: id(), status },
+                    None => ResumeError::UnknownStatus { id: id(), status },
+                })
+            }
+            other => Err(unexpected("resume", other).into()),
+        }
     }
 
     async fn release(

@@ -17,6 +17,10 @@ use crate::envelope::Envelope;
 /// How many recently settled ids, and recently started ids, are remembered.
 const REMEMBERED: usize = 65_536;
 
+/// What follows the id in the message published when an operator resumes
+/// a settled run (not JSON, so never mistaken for a checkpoint).
+pub(crate) const RESUMED: &str = "resumed";
+
 /// Waiters by run id, and the subscription feeding them.
 pub(crate) struct Waiters {
     by_id: Mutex<HashMap<String, Weak<Notify>>>,
@@ -102,12 +106,26 @@ impl Waiters {
         Some(entry.take())
     }
 
-    /// Handles a notification: `id`, or `id\n<settled checkpoint as JSON>`.
+    /// Forgets that `id` settled: an operator resumed it, so a remembered
+    /// settle (and its checkpoint) is stale.
+    pub(crate) fn forget(&self, id: &str) {
+        self.recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+    }
+
+    /// Handles a notification: `id`, `id\n<settled checkpoint as JSON>`, or
+    /// `id\nresumed` ([`RESUMED`]: the run is no longer settled).
     fn on_message(&self, payload: &str) {
         let (id, json) = match payload.split_once('\n') {
             Some((id, json)) => (id, Some(json)),
             None => (payload, None),
         };
+        if json == Some(RESUMED) {
+            self.forget(id);
+            return;
+        }
         // Keep the checkpoint only for runs someone here waits for, or will.
         let wanted = self
             .started
@@ -228,6 +246,12 @@ impl Remembered {
                     self.seen.remove(&old);
                 }
             }
+        }
+    }
+
+    fn remove(&mut self, id: &str) {
+        if self.seen.remove(id).is_some() {
+            self.order.retain(|o| o != id);
         }
     }
 
