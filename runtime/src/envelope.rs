@@ -262,6 +262,10 @@ pub struct Envelope {
     pub last_error: Option<String>,
     /// Why the run was parked or why its compensation failed.
     pub reason: Option<String>,
+    /// Why a cancelled, terminated or timed-out run was stopped
+    /// (`cancelled: <the requester's reason>`), kept while its compensations
+    /// run, even when a failing one takes [`reason`](Self::reason) over.
+    pub stopped: Option<String>,
     /// The status the run takes once its compensations have run: failed,
     /// cancelled or timed out.
     pub ending: Option<Status>,
@@ -295,7 +299,11 @@ impl Envelope {
     /// ([`reason`](Self::reason) without the `cancelled: ` or
     /// `terminated: ` it is stored with); empty when no reason is stored.
     pub fn stop_reason(&self) -> &str {
-        let reason = self.reason.as_deref().unwrap_or_default();
+        let reason = self
+            .stopped
+            .as_deref()
+            .or(self.reason.as_deref())
+            .unwrap_or_default();
         ["cancelled: ", "terminated: "]
             .iter()
             .find_map(|p| reason.strip_prefix(p))
@@ -330,6 +338,7 @@ impl Envelope {
             attempts: 0,
             last_error: None,
             reason: None,
+            stopped: None,
             ending: None,
             interrupt: None,
             deadline_ms: None,

@@ -269,6 +269,7 @@ impl Engine {
         if let Stop::Terminate(reason) = stop {
             env.status = Status::Terminated;
             env.reason = Some(format!("terminated: {reason}"));
+            env.stopped.clone_from(&env.reason);
             env.pending = None;
             info!(workflow_id = %env.id, %reason, "run terminated");
             self.commit(held, env, format!("terminated: {reason}"), opts(true))
@@ -284,6 +285,7 @@ impl Engine {
         };
         info!(workflow_id = %env.id, %text, "run stopping");
         env.reason = Some(text.clone());
+        env.stopped = Some(text.clone());
         self.clear_state(env);
         let keep = !env.compensations.is_empty();
         if keep {

@@ -433,7 +433,8 @@ impl Store for MemoryStore {
         env.seq += 1;
         env.attempts = 0;
         env.last_error = None;
-        env.reason = None;
+        // Back to why it stopped, if it was stopped; the failure is resolved.
+        env.reason.clone_from(&env.stopped);
         env.updated_at_ms = now_ms;
         let status = env.status;
         let queue = env.queue.clone();

@@ -31,6 +31,7 @@ const OPTIONAL: &[&str] = &[
     "error_message",
     "last_error",
     "reason",
+    "stopped",
     "ending",
     "outcome",
 ];
@@ -100,6 +101,7 @@ pub(crate) fn commit_fields(
     optional("error_message", env.error_message.clone());
     optional("last_error", env.last_error.clone());
     optional("reason", env.reason.clone());
+    optional("stopped", env.stopped.clone());
     optional("ending", env.ending.map(|s| s.as_str().to_owned()));
     optional("outcome", env.outcome.as_ref().map(json));
     debug_assert!(delete.iter().all(|d| OPTIONAL.contains(d)));
@@ -201,6 +203,7 @@ pub(crate) fn parse(fields: &HashMap<String, String>) -> Result<Envelope, String
             .map_err(|_| "field `attempts` is too large".to_owned())?,
         last_error: fields.get("last_error").cloned(),
         reason: fields.get("reason").cloned(),
+        stopped: fields.get("stopped").cloned(),
         ending,
         interrupt,
         deadline_ms: optional_number("deadline_at")?,

@@ -9,7 +9,7 @@
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'missing'}
 end
-local cur = redis.call('HMGET', KEYS[1], 'status', 'seq', 'step', 'ending', 'created_at')
+local cur = redis.call('HMGET', KEYS[1], 'status', 'seq', 'step', 'ending', 'created_at', 'stopped')
 if cur[1] ~= 'parked' and cur[1] ~= 'compensation_failed' then
   return {'not_stopped', cur[1] or ''}
 end
@@ -22,7 +22,14 @@ if cur[4] then
 end
 local seq = tostring((tonumber(cur[2] or '0') or 0) + 1)
 redis.call('HSET', KEYS[1], 'status', status, 'seq', seq, 'attempts', '0', 'updated_at', ARGV[4])
-redis.call('HDEL', KEYS[1], 'reason', 'last_error', 'lease_owner', 'lease_until', 'lease_receipt')
+redis.call('HDEL', KEYS[1], 'last_error', 'lease_owner', 'lease_until', 'lease_receipt')
+-- The failure is resolved: the reason goes back to why the run was
+-- stopped, if it was.
+if cur[6] then
+  redis.call('HSET', KEYS[1], 'reason', cur[6])
+else
+  redis.call('HDEL', KEYS[1], 'reason')
+end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*',
   'seq', seq, 'step', cur[3] or '', 'status', status, 'event', ARGV[2], 'at', ARGV[4])
 redis.call('ZREM', KEYS[5], ARGV[1])

@@ -1,0 +1,208 @@
+//! Carrying out one command against the store; returns what to print.
+
+use serde::Serialize;
+use steadfast_runtime::{
+    Client, ClientError, Envelope, RedisStore, ResumeError, SendError, Store, StoreError,
+};
+
+use crate::args::{Cli, Command, Connection, ScheduleAction};
+use crate::render;
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    /// Redis could not be reached.
+    #[error(
+        "cannot reach Redis at {url}: {source}\n\
+         Is the server running? Point --redis-url (or REDIS_URL) at the one your workers use."
+    )]
+    Connect {
+        /// The URL tried.
+        url: String,
+        /// Why.
+        source: StoreError,
+    },
+    /// No run has this id.
+    #[error("no run with id `{0}` (check --prefix and --shards if the workers use others)")]
+    NotFound(String),
+    /// No schedule has this id.
+    #[error("no schedule with id `{0}`")]
+    NoSchedule(String),
+    /// The signal payload is not JSON.
+    #[error("the signal payload is not JSON: {0}")]
+    Payload(serde_json::Error),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A client call failed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// A message could not be delivered.
+    #[error(transparent)]
+    Send(#[from] SendError),
+    /// A run could not be resumed.
+    #[error(transparent)]
+    Resume(#[from] ResumeError),
+}
+
+async fn connect(conn: &Connection) -> Result<RedisStore, CliError> {
+    RedisStore::builder(conn.redis_url.as_str())
+        .prefix(conn.prefix.as_str())
+        .shards(conn.shards)
+        .check_persistence(false)
+        .connect()
+        .await
+        .map_err(|source| CliError::Connect {
+            url: conn.redis_url.clone(),
+            source,
+        })
+}
+
+fn json(v: &impl Serialize) -> String {
+    let mut s =
+        serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("\"does not encode: {e}\""));
+    s.push('\n');
+    s
+}
+
+/// Runs the command; returns its output.
+pub(crate) async fn run(cli: Cli) -> Result<String, CliError> {
+    let store = connect(&cli.conn).await?;
+    let client = Client::new(store.clone());
+    let as_json = cli.conn.json;
+    match cli.command {
+        Command::Runs {
+            attention,
+            finished,
+            limit,
+        } => {
+            let mut ids = if attention {
+                store.runs_needing_attention().await?
+            } else if finished {
+                store.finished_runs(limit).await?
+            } else {
+                store.active_runs().await?
+            };
+            ids.truncate(limit);
+            runs(&store, &ids, as_json).await
+        }
+        Command::Show { id } => {
+            let env = load(&store, &id).await?;
+            Ok(if as_json {
+                json(&env)
+            } else {
+                render::run(&env, &store.run_key(&id))
+            })
+        }
+        Command::History { id } => {
+            load(&store, &id).await?;
+            let history = store.history(&id).await?;
+            Ok(if as_json {
+                json(&history)
+            } else {
+                render::history(&history)
+            })
+        }
+        Command::Resume { id, note } => {
+            let status = client.resume(&id, &note).await?;
+            Ok(format!("resumed `{id}`: {status}\n"))
+        }
+        Command::Cancel { id, reason } => {
+            client.cancel(&id, reason).await?;
+            Ok(format!(
+                "asked `{id}` to cancel; it stops at its next suspension point and compensates\n"
+            ))
+        }
+        Command::Terminate { id, reason } => {
+            client.terminate(&id, reason).await?;
+            Ok(format!("asked `{id}` to terminate\n"))
+        }
+        Command::Signal { id, name, payload } => {
+            let payload = match payload {
+                Some(text) => serde_json::from_str(&text).map_err(CliError::Payload)?,
+                None => serde_json::Value::Null,
+            };
+            client.signal_json(&id, &name, payload).await?;
+            Ok(format!("sent `{name}` to `{id}`\n"))
+        }
+        Command::Schedules { action } => schedules(&client, action, as_json).await,
+    }
+}
+
+async fn load(store: &RedisStore, id: &str) -> Result<Envelope, CliError> {
+    store
+        .load(id)
+        .await?
+        .ok_or_else(|| CliError::NotFound(id.to_owned()))
+}
+
+/// One line per run; a run whose record does not read is listed with why.
+async fn runs(store: &RedisStore, ids: &[String], as_json: bool) -> Result<String, CliError> {
+    let mut envelopes = Vec::new();
+    let mut rows = Vec::new();
+    for id in ids {
+        match store.load(id).await {
+            Ok(Some(env)) => {
+                rows.push(render::run_row(&env));
+                envelopes.push(env);
+            }
+            // Expired or removed between the listing and the read.
+            Ok(None) => {}
+            Err(StoreError::Corrupt { reason, .. }) => {
+                rows.push(vec![
+                    id.clone(),
+                    "?".into(),
+                    "unreadable".into(),
+                    String::new(),
+                    String::new(),
+                    reason,
+                ]);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if as_json {
+        return Ok(json(&envelopes));
+    }
+    if rows.is_empty() {
+        return Ok("no runs\n".to_owned());
+    }
+    Ok(render::table(&render::RUN_HEADER, &rows))
+}
+
+async fn schedules(
+    client: &Client,
+    action: Option<ScheduleAction>,
+    as_json: bool,
+) -> Result<String, CliError> {
+    let known = |id: &str, specs: &[steadfast_runtime::ScheduleSpec]| {
+        if specs.iter().any(|s| s.id == id) {
+            Ok(())
+        } else {
+            Err(CliError::NoSchedule(id.to_owned()))
+        }
+    };
+    let specs = client.schedules().await?;
+    match action {
+        None if as_json => Ok(json(&specs)),
+        None if specs.is_empty() => Ok("no schedules\n".to_owned()),
+        None => Ok(render::schedules(&specs)),
+        Some(ScheduleAction::Pause { id }) => {
+            known(&id, &specs)?;
+            client.pause_schedule(&id).await?;
+            Ok(format!("paused schedule `{id}`\n"))
+        }
+        Some(ScheduleAction::Resume { id }) => {
+            known(&id, &specs)?;
+            client.resume_schedule(&id).await?;
+            Ok(format!("resumed schedule `{id}`\n"))
+        }
+        Some(ScheduleAction::Delete { id }) => {
+            if client.delete_schedule(&id).await? {
+                Ok(format!("deleted schedule `{id}`\n"))
+            } else {
+                Err(CliError::NoSchedule(id))
+            }
+        }
+    }
+}

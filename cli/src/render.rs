@@ -1,0 +1,198 @@
+//! How runs, histories and schedules are printed for people.
+
+use std::fmt::Write as _;
+
+use steadfast_runtime::{Envelope, HistoryEntry, Pending, ScheduleSpec};
+
+/// `2026-12-01 09:00:00.123Z`, or the raw number if it is no time.
+pub(crate) fn time(ms: u64) -> String {
+    i64::try_from(ms)
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3fZ").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// Pads each column to its widest cell; the last column is not padded.
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let last = cells.len().saturating_sub(1);
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i == last {
+                out.push_str(cell);
+            } else {
+                let _ = write!(out, "{cell:<w$}  ");
+            }
+        }
+        out.push('\n');
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    out
+}
+
+/// What a run is doing or why it stopped, in a few words.
+pub(crate) fn note(env: &Envelope) -> String {
+    if let Some(reason) = &env.reason {
+        return reason.clone();
+    }
+    match &env.pending {
+        Some(Pending::Activity { activity, .. }) if env.attempts > 0 => format!(
+            "calling {activity} (attempt {}, last error: {})",
+            env.attempts + 1,
+            env.last_error.as_deref().unwrap_or("?")
+        ),
+        Some(Pending::Activity { activity, .. }) => format!("calling {activity}"),
+        Some(pending) => pending.waiting().unwrap_or_default().replace(':', " "),
+        None => env.error_message.clone().unwrap_or_default(),
+    }
+}
+
+/// One row of `steadfast runs`.
+pub(crate) fn run_row(env: &Envelope) -> Vec<String> {
+    vec![
+        env.id.clone(),
+        env.workflow.clone(),
+        env.status.to_string(),
+        env.step.clone(),
+        time(env.updated_at_ms),
+        note(env),
+    ]
+}
+
+/// The header of `steadfast runs`.
+pub(crate) const RUN_HEADER: [&str; 6] = ["ID", "WORKFLOW", "STATUS", "STEP", "UPDATED", "NOTE"];
+
+fn pretty(v: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("<does not encode: {e}>"))
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+/// `steadfast show`: every field an operator needs, state pretty-printed.
+pub(crate) fn run(env: &Envelope, run_key: &str) -> String {
+    let mut out = String::new();
+    let mut field = |name: &str, value: String| {
+        if !value.is_empty() {
+            let _ = writeln!(out, "{name:<14}{value}");
+        }
+    };
+    field("id", env.id.clone());
+    field("workflow", env.workflow.clone());
+    field("queue", env.queue.clone());
+    field("status", env.status.to_string());
+    field("step", env.step.clone());
+    field("seq", env.seq.to_string());
+    field("reason", env.reason.clone().unwrap_or_default());
+    field(
+        "ending",
+        env.ending.map(|s| s.to_string()).unwrap_or_default(),
+    );
+    if env.attempts > 0 {
+        field("attempts", env.attempts.to_string());
+    }
+    field("last error", env.last_error.clone().unwrap_or_default());
+    field("error", env.error_message.clone().unwrap_or_default());
+    field(
+        "waiting",
+        env.pending
+            .as_ref()
+            .and_then(Pending::waiting)
+            .unwrap_or_default(),
+    );
+    field("deadline", env.deadline_ms.map(time).unwrap_or_default());
+    field("parent", env.parent.clone().unwrap_or_default());
+    if env.generation > 0 {
+        field("generation", env.generation.to_string());
+    }
+    field("created", time(env.created_at_ms));
+    field("updated", time(env.updated_at_ms));
+    field("redis key", run_key.to_owned());
+    let mut block = |name: &str, body: String| {
+        let _ = write!(out, "{name}:\n{}", indent(&body));
+    };
+    if !env.state.is_null() {
+        block("state", pretty(&env.state));
+    }
+    if let Some(pending) = &env.pending {
+        block("next", pretty(pending));
+    }
+    if let Some(output) = &env.output {
+        block("output", pretty(output));
+    }
+    if !env.compensations.is_empty() {
+        let lines: Vec<String> = env
+            .compensations
+            .iter()
+            .rev()
+            .map(|c| format!("{} undoes {} (key {})", c.activity, c.step, c.key))
+            .collect();
+        block("compensations owed, next first", lines.join("\n"));
+    }
+    if !env.queries.is_empty() {
+        let lines: Vec<String> = env
+            .queries
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect();
+        block("queries", lines.join("\n"));
+    }
+    if !env.signals.is_empty() {
+        let lines: Vec<String> = env
+            .signals
+            .iter()
+            .map(|s| format!("{} {} (sent {})", s.name, s.payload, time(s.sent_at_ms)))
+            .collect();
+        block("signals waiting", lines.join("\n"));
+    }
+    out
+}
+
+/// `steadfast history`.
+pub(crate) fn history(entries: &[HistoryEntry]) -> String {
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|h| {
+            vec![
+                h.seq.to_string(),
+                time(h.at_ms),
+                h.status.to_string(),
+                h.step.clone(),
+                h.event.clone(),
+            ]
+        })
+        .collect();
+    table(&["SEQ", "AT", "STATUS", "STEP", "EVENT"], &rows)
+}
+
+/// `steadfast schedules`.
+pub(crate) fn schedules(specs: &[ScheduleSpec]) -> String {
+    let rows: Vec<Vec<String>> = specs
+        .iter()
+        .map(|s| {
+            vec![
+                s.id.clone(),
+                s.workflow.clone(),
+                format!("{} ({})", s.cron, s.timezone),
+                if s.paused {
+                    "paused".to_owned()
+                } else {
+                    s.next_ms.map(time).unwrap_or_else(|| "never".to_owned())
+                },
+                s.runs_started.to_string(),
+            ]
+        })
+        .collect();
+    table(&["ID", "WORKFLOW", "CRON", "NEXT", "RUNS"], &rows)
+}

@@ -1,0 +1,300 @@
+//! The `steadfast` binary against a real, private redis-server, with a real
+//! worker driving the runs it looks at: listing, showing, history,
+//! signalling, cancelling, resuming a failed compensation, schedules, and
+//! the errors an operator sees.
+#![allow(missing_docs, unreachable_pub)]
+
+#[allow(dead_code)]
+#[path = "../../tests/support/redis_server.rs"]
+mod redis_server;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use redis_server::RedisServer;
+use serde::{Deserialize, Serialize};
+use steadfast::prelude::*;
+use steadfast::{Envelope, RedisStore, ScheduleOptions, Status};
+
+#[derive(Debug, Clone, Serialize, Deserialize, thiserror::Error)]
+pub enum DeskError {
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<ActivityError<DeskError>> for DeskError {
+    fn from(e: ActivityError<DeskError>) -> Self {
+        DeskError::Failed(e.to_string())
+    }
+}
+
+/// Lets a `desk` run go on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Go {
+    pub by: String,
+}
+
+impl Signal for Go {
+    const NAME: &'static str = "go";
+}
+
+/// Whether the booking system refuses cancellations.
+#[derive(Clone, Default)]
+struct Broken(Arc<AtomicBool>);
+
+#[activity(retry(max_attempts = 1), compensate = unbook)]
+async fn book(_ctx: &ActivityContext, order: String) -> Result<String, DeskError> {
+    Ok(format!("booking-{order}"))
+}
+
+#[activity(retry(max_attempts = 1))]
+async fn unbook(ctx: &ActivityContext, booking: String) -> Result<(), DeskError> {
+    if ctx.resource::<Broken>().0.load(Ordering::SeqCst) {
+        return Err(DeskError::Failed(format!("cannot cancel {booking}")));
+    }
+    Ok(())
+}
+
+#[activity(retry(max_attempts = 1))]
+async fn finish(_ctx: &ActivityContext, order: String, ok: bool) -> Result<String, DeskError> {
+    if ok {
+        Ok(format!("done-{order}"))
+    } else {
+        Err(DeskError::Failed(format!("{order} cannot be finished")))
+    }
+}
+
+/// Books, waits for `Go`, finishes; a failure cancels the booking.
+#[workflow]
+async fn desk(ctx: &mut WorkflowContext, order: String, ok: bool) -> Result<String, DeskError> {
+    ctx.set_query("status", "booking");
+    let booking = book(order.clone()).await?;
+    ctx.set_query("status", "waiting for go");
+    let go = ctx.signal::<Go>().await;
+    let done = finish(order, ok).await?;
+    Ok(format!("{booking} {done} by {}", go.by))
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs the `steadfast` binary against `url` (blocking: call from a
+/// multi-threaded runtime, the worker runs on the other threads).
+fn steadfast(url: &str, args: &[&str]) -> Out {
+    let out = Command::new(env!("CARGO_BIN_EXE_steadfast"))
+        .args(["--redis-url", url])
+        .args(args)
+        .env_remove("REDIS_URL")
+        .output()
+        .expect("runs the steadfast binary");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn ok(url: &str, args: &[&str]) -> String {
+    let out = steadfast(url, args);
+    assert_eq!(out.code, 0, "steadfast {args:?} failed: {}", out.stderr);
+    out.stdout
+}
+
+fn fails(url: &str, args: &[&str]) -> String {
+    let out = steadfast(url, args);
+    assert_eq!(
+        out.code, 1,
+        "steadfast {args:?} should fail: {}",
+        out.stdout
+    );
+    out.stderr
+}
+
+async fn wait_for(client: &Client, id: &str, pred: impl Fn(&Envelope) -> bool) -> Envelope {
+    let started = Instant::now();
+    loop {
+        if let Some(env) = client.describe(id).await.expect("describes") {
+            if pred(&env) {
+                return env;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{id} never got there: {env:#?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn waiting_for_go(client: &Client, id: &str) {
+    wait_for(client, id, |e| {
+        e.pending.as_ref().and_then(|p| p.waiting()).as_deref() == Some("signal:go")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_list_inspect_signal_and_repair_runs() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let store = RedisStore::builder(url.as_str())
+        .check_persistence(false)
+        .connect()
+        .await
+        .expect("connects");
+    let broken = Broken::default();
+    broken.0.store(true, Ordering::SeqCst);
+    let worker = Worker::builder(store.clone())
+        .register::<desk>()
+        .resource(broken.clone())
+        .poll_wait(Duration::from_millis(50))
+        .build()
+        .expect("builds")
+        .spawn();
+    let client = Client::new(store.clone());
+    for (id, finishes) in [("d-1", true), ("d-2", false), ("d-3", true)] {
+        client
+            .start::<desk>(id, (id.to_owned(), finishes))
+            .await
+            .expect("starts");
+        waiting_for_go(&client, id).await;
+    }
+
+    // What is in progress, and one run in detail.
+    let runs = ok(&url, &["runs"]);
+    for id in ["d-1", "d-2", "d-3"] {
+        let line = runs
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("{id} in {runs}"));
+        assert!(line.contains("desk") && line.contains("running"), "{line}");
+        assert!(line.contains("signal go"), "{line}");
+    }
+    let shown = ok(&url, &["show", "d-1"]);
+    for want in [
+        "status        running",
+        "waiting       signal:go",
+        "step          signal_go#0",
+        "status = \"waiting for go\"",
+        "unbook undoes book#0 (key d-1/book#0/",
+        "redis key     steadfast:{s0}:wf:d-1",
+    ] {
+        assert!(shown.contains(want), "{want:?} in\n{shown}");
+    }
+    let as_json: serde_json::Value =
+        serde_json::from_str(&ok(&url, &["show", "d-1", "--json"])).expect("JSON");
+    assert_eq!(as_json["status"], "running");
+    assert_eq!(as_json["state"]["signal_go#0"]["booking"], "booking-d-1");
+
+    // A signal from the command line, with a JSON payload.
+    assert_eq!(
+        ok(&url, &["signal", "d-1", "go", r#"{"by":"cli"}"#]),
+        "sent `go` to `d-1`\n"
+    );
+    let out = client
+        .handle::<desk>("d-1")
+        .result()
+        .await
+        .expect("completes");
+    assert_eq!(out, "booking-d-1 done-d-1 by cli");
+
+    // A cancel: the booking is undone... but the booking system is down,
+    // so the run waits for an operator, as does d-2 once it fails.
+    ok(&url, &["cancel", "d-3", "--reason", "customer asked"]);
+    ok(&url, &["signal", "d-2", "go", r#"{"by":"cli"}"#]);
+    for id in ["d-2", "d-3"] {
+        wait_for(&client, id, |e| e.status == Status::CompensationFailed).await;
+    }
+    let attention = ok(&url, &["runs", "--attention"]);
+    for id in ["d-2", "d-3"] {
+        let line = attention
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("{id} in {attention}"));
+        assert!(line.contains("compensation_failed"), "{line}");
+        assert!(line.contains("cannot cancel booking-"), "{line}");
+    }
+
+    // The operator fixes the booking system and resumes both.
+    broken.0.store(false, Ordering::SeqCst);
+    assert_eq!(
+        ok(&url, &["resume", "d-2", "--note", "booking system fixed"]),
+        "resumed `d-2`: compensating\n"
+    );
+    ok(&url, &["resume", "d-3"]);
+    let d2 = wait_for(&client, "d-2", |e| {
+        e.status.is_settled() && e.status != Status::CompensationFailed
+    })
+    .await;
+    assert_eq!(d2.status, Status::Failed);
+    let d3 = wait_for(&client, "d-3", |e| {
+        e.status.is_settled() && e.status != Status::CompensationFailed
+    })
+    .await;
+    assert_eq!(d3.status, Status::Cancelled);
+    assert_eq!(d3.stop_reason(), "customer asked");
+    let history = ok(&url, &["history", "d-2"]);
+    assert!(
+        history.contains("resumed by an operator: booking system fixed"),
+        "{history}"
+    );
+    assert!(
+        history.contains("compensation unbook for book#0 completed"),
+        "{history}"
+    );
+    assert_eq!(ok(&url, &["runs", "--attention"]), "no runs\n");
+    assert_eq!(ok(&url, &["runs"]), "no runs\n");
+    let finished = ok(&url, &["runs", "--finished"]);
+    let order: Vec<&str> = finished
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(order.len(), 3, "{finished}");
+    assert_eq!(order.last(), Some(&"d-1"), "newest first: {finished}");
+
+    // Errors say what is wrong and exit with 1.
+    assert!(fails(&url, &["show", "nope"]).contains("no run with id `nope`"));
+    assert!(fails(&url, &["signal", "d-1", "go", "{not json"]).contains("not JSON"));
+    let settled = fails(&url, &["signal", "d-1", "go", "null"]);
+    assert!(settled.contains("has settled (completed)"), "{settled}");
+    let refused = fails(&url, &["resume", "d-1"]);
+    assert!(
+        refused.contains("is completed; only parked runs and failed compensations"),
+        "{refused}"
+    );
+    let unreachable = fails("redis://127.0.0.1:1/", &["runs"]);
+    assert!(
+        unreachable.contains("cannot reach Redis at redis://127.0.0.1:1/"),
+        "{unreachable}"
+    );
+
+    // Schedules.
+    assert_eq!(ok(&url, &["schedules"]), "no schedules\n");
+    client
+        .schedule::<desk>(
+            ScheduleOptions::new("nightly", "0 2 * * *").timezone("Europe/Berlin"),
+            ("nightly".to_owned(), true),
+        )
+        .await
+        .expect("schedules");
+    let listed = ok(&url, &["schedules"]);
+    assert!(
+        listed.contains("nightly") && listed.contains("0 2 * * * (Europe/Berlin)"),
+        "{listed}"
+    );
+    ok(&url, &["schedules", "pause", "nightly"]);
+    assert!(ok(&url, &["schedules"]).contains("paused"));
+    assert!(
+        fails(&url, &["schedules", "pause", "weekly"]).contains("no schedule with id `weekly`")
+    );
+    ok(&url, &["schedules", "delete", "nightly"]);
+    assert_eq!(ok(&url, &["schedules"]), "no schedules\n");
+
+    worker.shutdown().await.expect("stops");
+}
