@@ -349,3 +349,34 @@ async fn one_round_trip_per_transition_while_a_worker_holds_a_run() {
     );
     worker.shutdown().await.expect("stops");
 }
+
+/// Listing due schedules takes two reads; a worker that fires a schedule
+/// between them stores its next, future firing time. A spec read in that
+/// state is not due: firing it would start next week's run now. The state
+/// is set up by hand here: the due index says "due", the spec says "later".
+#[tokio::test]
+async fn a_schedule_advanced_between_two_reads_is_not_due() {
+    let server = RedisServer::start();
+    let store = redis_store(&server).await;
+    let client = steadfast::Client::new(store.clone());
+    let spec = client
+        .schedule::<branchy>(steadfast::ScheduleOptions::new("weekly", "0 9 * * 1"), 1)
+        .await
+        .expect("schedules");
+    let now = steadfast::wall_clock_ms();
+    assert!(spec.next_ms.is_some_and(|n| n > now));
+    assert!(
+        store
+            .due_schedules(now, 10)
+            .await
+            .expect("lists")
+            .is_empty()
+    );
+
+    server.cli(&["ZADD", "steadfast:{sched}:due", "0", "weekly"]);
+    let due = store.due_schedules(now, 10).await.expect("lists");
+    assert!(
+        due.is_empty(),
+        "a spec due later was listed as due: {due:?}"
+    );
+}

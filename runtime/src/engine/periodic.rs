@@ -43,7 +43,8 @@ impl Engine {
         mut spec: ScheduleSpec,
         now: u64,
     ) -> Result<usize, StoreError> {
-        let Some(expected) = spec.next_ms else {
+        // A spec read after another worker advanced it is not due yet.
+        let Some(expected) = spec.next_ms.filter(|&n| n <= now) else {
             return Ok(0);
         };
         let cron = match CronSchedule::parse(&spec.cron, &spec.timezone) {

@@ -1181,10 +1181,18 @@ impl Store for RedisStore {
             .query_async(self.counted(&mut conn))
             .await
             .map_err(store_error)?;
-        raws.into_iter()
+        // The two reads are not atomic: a worker that fired a schedule in
+        // between has stored its next (future) firing time. Such a spec is
+        // not due, and firing it would start the next run early.
+        let specs: Vec<ScheduleSpec> = raws
+            .into_iter()
             .flatten()
             .map(|raw| parse_schedule(&raw))
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok(specs
+            .into_iter()
+            .filter(|s| !s.paused && s.next_ms.is_some_and(|n| n <= now_ms))
+            .collect())
     }
 
     async fn advance_schedule(
