@@ -335,6 +335,13 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         println!("\ninspect it with redis-cli:");
         println!("  redis-cli -p {port} HGETALL 'steadfast:{{s0}}:wf:{order_id}'");
         println!("  redis-cli -p {port} XRANGE 'steadfast:{{s0}}:hist:{order_id}' - +");
+        println!("or with the steadfast command:");
+        println!("  cargo run -p steadfast-cli -- show {order_id}");
+        if env.status == Status::CompensationFailed {
+            println!(
+                "  cargo run -p steadfast-cli -- resume {order_id} --note \"refund fixed\"   # runs the refund again; a worker finishes it"
+            );
+        }
         println!("run it again with `--order-id {order_id}`: the same id starts nothing new.");
     }
     Ok(code)

@@ -17,8 +17,8 @@ use crate::crash::CrashPlan;
 use crate::engine::{Engine, Halt};
 use crate::registry::Registry;
 use crate::resources::Resources;
-use crate::store::Acquired;
 use crate::store::Store;
+use crate::store::{Acquired, Task};
 use crate::workflow::Workflow;
 
 /// Why a worker could not be built or stopped running.
@@ -329,15 +329,24 @@ impl Worker {
                     }
                 }
             };
-            let mut fresh = Vec::with_capacity(tasks.len());
+            let mut fresh: Vec<Task> = Vec::with_capacity(tasks.len());
             for task in tasks {
-                // A second task for a run this worker drives: the driver
-                // will see whatever it announces; only the driver's own task
-                // (delivered again) must stay pending.
+                // A second task for a run this worker drives, or for a run
+                // already in this batch (two signals woke it, say): the
+                // driver will see whatever it announces. Acquiring it again
+                // would start a second drive of the run in this worker.
+                // Only the driver's own task (delivered again) must stay
+                // pending.
                 let duplicate = {
                     let held = lock(&in_progress);
                     held.get(&task.workflow_id)
                         .map(|receipt| *receipt != task.receipt)
+                        .or_else(|| {
+                            fresh
+                                .iter()
+                                .find(|f| f.workflow_id == task.workflow_id)
+                                .map(|f| f.receipt != task.receipt)
+                        })
                 };
                 match duplicate {
                     Some(true) => {
