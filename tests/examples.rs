@@ -1,4 +1,4 @@
-//! The lifecycle examples, run as the README says (`cargo run --example ..`
+//! The examples, run as the README says (`cargo run --example ..`
 //! with `REDIS_URL`): each against a fresh private redis-server, each must
 //! exit 0 and print what it promises. `cargo test` builds the examples
 //! before it runs this.
@@ -89,4 +89,94 @@ fn weekly_report_fires_three_mondays_once_each() {
     assert_eq!(out.matches(" completed").count(), 3, "{out}");
     assert!(out.contains("the schedule started 3 runs"), "{out}");
     assert!(out.contains("weekly-report@"), "{out}");
+}
+
+/// Runs an example without Redis; returns its exit code, stdout, stderr.
+fn run_plain(name: &str, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(example(name));
+    cmd.args(args).env_remove("REDIS_URL");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("the example starts");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The README's main command: the happy path, no Redis needed.
+#[test]
+fn order_saga_completes_in_memory() {
+    let (code, out, err) = run_plain("order_saga", &["--store", "memory"], &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    for step in [
+        "charge_card: charged",
+        "reserve_inventory: reserved",
+        "ship:",
+    ] {
+        assert!(out.contains(step), "{step} in {out}");
+    }
+    assert!(out.contains("final status: completed"), "{out}");
+    assert!(!out.contains("refund:"), "{out}");
+}
+
+/// `--fail-at ship`: three bounded attempts, then release, then refund, in
+/// that order, and the saga handled it (exit 0).
+#[test]
+fn order_saga_compensates_in_reverse_order() {
+    let (code, out, err) = run_plain(
+        "order_saga",
+        &["--fail-at", "ship", "--store", "memory"],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(out.matches("ship: attempt").count(), 3, "{out}");
+    let release = out.find("release_inventory: released").expect("a release");
+    let refund = out.find("refund: refunded").expect("a refund");
+    assert!(release < refund, "release must run before refund:\n{out}");
+    assert!(out.contains("(key order-42/charge_card#0/1/undo)"), "{out}");
+    assert!(out.contains("final status: failed"), "{out}");
+}
+
+/// Redis by default, at `REDIS_URL`; the same id starts nothing new.
+#[test]
+fn order_saga_checkpoints_to_redis() {
+    let out = run("order_saga", &["--order-id", "order-42"]);
+    assert!(out.contains("final status: completed"), "{out}");
+    assert!(
+        out.contains("HGETALL 'steadfast:{s0}:wf:order-42'"),
+        "{out}"
+    );
+}
+
+/// Without a Redis, the example says what to do and exits 2.
+#[test]
+fn order_saga_explains_an_unreachable_redis() {
+    let (code, out, err) = run_plain("order_saga", &[], &[("REDIS_URL", "redis://127.0.0.1:1")]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        err.contains("cannot reach Redis at redis://127.0.0.1:1"),
+        "{err}"
+    );
+    assert!(err.contains("--store memory"), "{err}");
+}
+
+/// The crash demo: a worker process is SIGKILLed mid-saga and a new one
+/// finishes the run from its last checkpoint.
+#[test]
+fn crash_demo_resumes_after_sigkill() {
+    let out = run("crash_demo", &[]);
+    assert!(
+        out.contains("with SIGKILL while reserve_inventory was running"),
+        "{out}"
+    );
+    assert!(out.contains("result: Ok(\"pay-crash-demo-"), "{out}");
+    assert!(
+        out.contains(
+            "charge_card ran once; reserve_inventory ran twice with the same idempotency key"
+        ),
+        "{out}"
+    );
 }
