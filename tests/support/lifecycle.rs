@@ -22,6 +22,7 @@ pub fn register(b: WorkerBuilder) -> WorkerBuilder {
         .register::<rendering>()
         .register::<report>()
         .register::<dozer>()
+        .register::<long_call>()
 }
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -180,6 +181,13 @@ pub async fn rendering(frames: u32) -> Result<Vec<String>, TestError> {
     }
     note(format!("rendered {frames}")).await?;
     Ok(out)
+}
+
+/// One activity that outlasts the worker's lease several times over.
+#[workflow]
+pub async fn long_call(millis: u64) -> Result<(), TestError> {
+    nap(millis).await?;
+    Ok(())
 }
 
 /// The weekly report a schedule starts.

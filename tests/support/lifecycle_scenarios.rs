@@ -566,6 +566,69 @@ pub async fn an_activity_runs_on_its_queue(mut rig: Rig) {
 /// 2026-11-30 is a Monday; 09:00 in Berlin (CET) is 08:00 UTC.
 const MONDAY_0900_BERLIN_MS: u64 = 1_796_025_600_000;
 
+/// A sleeping run holds no worker slot: one worker that drives one run at
+/// a time serves other runs while five runs sleep for a week.
+pub async fn sleeping_runs_hold_no_worker(mut rig: Rig) {
+    let b = rig.builder().concurrency(1);
+    rig.spawn(b);
+    let sleepers: Vec<String> = (0..5).map(|i| format!("sleeper-{i}")).collect();
+    for id in &sleepers {
+        rig.client
+            .start::<reminder>(id.as_str(), id.clone())
+            .await
+            .expect("starts");
+    }
+    for id in &sleepers {
+        rig.wait_for(id, "its timer", is_timer).await;
+    }
+    let busy = rig
+        .client
+        .start::<long_call>("between-naps", 10)
+        .await
+        .expect("starts");
+    busy.result_within(RESULT_WAIT)
+        .await
+        .expect("runs while the others sleep");
+    rig.clock.advance(8 * DAY);
+    for id in &sleepers {
+        let out = rig
+            .client
+            .handle::<reminder>(id.as_str())
+            .result_within(RESULT_WAIT)
+            .await
+            .expect("wakes and completes");
+        assert_eq!(out, format!("reminded {id}"));
+    }
+    rig.stop().await;
+}
+
+/// An activity that runs 2.5 times longer than the lease: its worker
+/// renews the lease meanwhile, so a second worker never takes the run
+/// over, and the activity runs once. (A one-second lease, so that a
+/// renewal late by a loaded machine's hiccup does not lose it.)
+pub async fn a_long_activity_keeps_its_lease(mut rig: Rig) {
+    for _ in 0..2 {
+        let b = rig.builder().lease(Duration::from_secs(1));
+        rig.spawn(b);
+    }
+    let run = rig
+        .client
+        .start::<long_call>("long-1", 2500)
+        .await
+        .expect("starts");
+    run.result_within(RESULT_WAIT).await.expect("completes");
+    assert_eq!(
+        rig.journal.count("nap 2500 started"),
+        1,
+        "{:?}",
+        rig.journal.lines()
+    );
+    let history = rig.client.history("long-1").await.expect("history");
+    let seqs: Vec<u64> = history.iter().map(|h| h.seq).collect();
+    assert_eq!(seqs, vec![0, 1, 2], "{history:#?}");
+    rig.stop().await;
+}
+
 /// The seed's schedule: `0 9 * * 1` (Mondays 09:00, here in Europe/Berlin),
 /// id `weekly-report`, queue `reports`. It fires once per Monday, however
 /// many workers watch it, with a run id derived from the firing time.
@@ -824,6 +887,8 @@ macro_rules! every_scenario {
         $m!(
             durable_sleep_waits_for_the_clock,
             a_sleeping_run_survives_its_worker,
+            sleeping_runs_hold_no_worker,
+            a_long_activity_keeps_its_lease,
             a_signal_sent_early_is_buffered,
             a_signal_wakes_a_waiting_run,
             a_signal_wait_times_out,
