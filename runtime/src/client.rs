@@ -130,6 +130,9 @@ pub struct StartOptions {
     /// How long the run may take, start to end: past it, the run stops and
     /// compensates, and ends as timed out.
     pub execution_timeout: Option<Duration>,
+    /// How many signals may wait, unconsumed, in the run's buffer; the
+    /// client's bound ([`Client::with_signal_bound`]) when `None`.
+    pub signal_bound: Option<u32>,
 }
 
 impl StartOptions {
@@ -140,7 +143,16 @@ impl StartOptions {
             queue: None,
             reject_duplicate: false,
             execution_timeout: None,
+            signal_bound: None,
         }
+    }
+
+    /// At most `bound` signals wait, unconsumed, in the run's buffer: past
+    /// it, senders get [`SendError::BufferFull`]. Stored with the run, so
+    /// every sender meets the same bound.
+    pub fn signal_bound(mut self, bound: u32) -> Self {
+        self.signal_bound = Some(bound.max(1));
+        self
     }
 
     /// Stops the run (compensating it) if it has not ended after `timeout`.
@@ -199,8 +211,11 @@ impl Client {
         self
     }
 
-    /// How many signals may wait, unconsumed, in one run's buffer (default
-    /// 100): past it, sending fails with [`SendError::BufferFull`].
+    /// How many signals may wait, unconsumed, in the buffer of a run this
+    /// client starts (default 100), unless [`StartOptions::signal_bound`]
+    /// says otherwise; the bound is stored with the run. Also the bound
+    /// this client applies to runs stored without one (children, scheduled
+    /// runs). Past it, sending fails with [`SendError::BufferFull`].
     pub fn with_signal_bound(mut self, bound: usize) -> Self {
         self.signal_bound = bound.max(1);
         self
@@ -250,6 +265,11 @@ impl Client {
             now,
         );
         envelope.patches = W::info().patches.iter().map(|p| (*p).to_owned()).collect();
+        envelope.signal_bound = Some(
+            options
+                .signal_bound
+                .unwrap_or_else(|| u32::try_from(self.signal_bound).unwrap_or(u32::MAX)),
+        );
         envelope.deadline_ms = options
             .execution_timeout
             .map(|t| now.saturating_add(u64::try_from(t.as_millis()).unwrap_or(u64::MAX)));

@@ -273,6 +273,9 @@ pub struct Envelope {
     pub interrupt: Option<Interrupt>,
     /// When the run times out, milliseconds since the Unix epoch.
     pub deadline_ms: Option<u64>,
+    /// How many signals may wait, unconsumed, in the run's buffer; set when
+    /// the run starts. `None`: the sender's bound applies.
+    pub signal_bound: Option<u32>,
     /// The values the workflow exposes to queries (`ctx.set_query`).
     pub queries: BTreeMap<String, Value>,
     /// The patches the code that started the run knew (`ctx.patched`).
@@ -342,6 +345,7 @@ impl Envelope {
             ending: None,
             interrupt: None,
             deadline_ms: None,
+            signal_bound: None,
             queries: BTreeMap::new(),
             patches: Vec::new(),
             parent: None,

@@ -246,19 +246,40 @@ pub async fn signal_errors_are_clear(rig: Rig) {
         Err(SendError::NotFound(id)) => assert_eq!(id, "nobody"),
         other => panic!("unknown run: {other:?}"),
     }
+    // The bound belongs to the run: every sender meets it, whatever its
+    // own default.
     rig.client
-        .start::<collector>("full", 10)
+        .start_with::<collector>(StartOptions::new("full").signal_bound(2), 10)
         .await
         .expect("starts");
-    let bounded = rig.client.clone().with_signal_bound(2);
-    bounded.signal("full", Item(1)).await.expect("first fits");
-    bounded.signal("full", Item(2)).await.expect("second fits");
-    match bounded.signal("full", Item(3)).await {
-        Err(e @ SendError::BufferFull { bound: 2, .. }) => {
-            assert!(e.to_string().contains("not consuming them"), "{e}");
+    let lenient = rig.client.clone().with_signal_bound(1000);
+    rig.client
+        .signal("full", Item(1))
+        .await
+        .expect("first fits");
+    lenient.signal("full", Item(2)).await.expect("second fits");
+    for sender in [&rig.client, &lenient] {
+        match sender.signal("full", Item(3)).await {
+            Err(e @ SendError::BufferFull { bound: 2, .. }) => {
+                assert!(e.to_string().contains("not consuming them"), "{e}");
+            }
+            other => panic!("a full buffer refuses: {other:?}"),
         }
-        other => panic!("a full buffer refuses: {other:?}"),
     }
+    // A client's own bound is the one stored with the runs it starts.
+    let strict = rig.client.clone().with_signal_bound(1);
+    strict
+        .start::<collector>("strict", 10)
+        .await
+        .expect("starts");
+    rig.client
+        .signal("strict", Item(1))
+        .await
+        .expect("first fits");
+    assert!(matches!(
+        lenient.signal("strict", Item(2)).await,
+        Err(SendError::BufferFull { bound: 1, .. })
+    ));
     let payloads: Vec<_> = rig
         .describe("full")
         .await

@@ -521,6 +521,10 @@ impl Store for MemoryStore {
     ) -> Result<(), SendError> {
         let mut inner = self.lock();
         let rec = inner.open_run(workflow_id)?;
+        let bound = rec
+            .envelope
+            .signal_bound
+            .map_or(bound, |b| usize::try_from(b).unwrap_or(usize::MAX));
         if rec.envelope.signals.len() >= bound {
             return Err(SendError::BufferFull {
                 id: workflow_id.to_owned(),

@@ -406,8 +406,9 @@ pub trait Store: Send + Sync + 'static {
         max: usize,
     ) -> Result<usize, StoreError>;
 
-    /// Buffers a signal for a run (at most `bound` wait at once) and wakes
-    /// the run if it waits for it.
+    /// Buffers a signal for a run (at most the run's own bound wait at
+    /// once, or `bound` for a run started without one) and wakes the run if
+    /// it waits for it.
     async fn signal(
         &self,
         workflow_id: &str,

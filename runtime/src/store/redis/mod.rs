@@ -1409,7 +1409,11 @@ fn send_reply(op: &str, id: &str, bound: usize, reply: Value) -> Result<(), Send
         }
         Some("full") => Err(SendError::BufferFull {
             id: id.to_owned(),
-            bound,
+            bound: parts
+                .next()
+                .map(text)
+                .and_then(|b| b.parse().ok())
+                .unwrap_or(bound),
         }),
         other => Err(unexpected(op, other).into()),
     }

@@ -20,6 +20,7 @@ const CREATION_ONLY: &[&str] = &[
     "created_at",
     "parent",
     "deadline_at",
+    "signal_bound",
 ];
 
 /// Optional fields, deleted when empty.
@@ -57,6 +58,9 @@ pub(crate) fn creation_fields(env: &Envelope) -> Vec<(String, String)> {
     }
     if let Some(d) = env.deadline_ms {
         f.push(("deadline_at".to_owned(), d.to_string()));
+    }
+    if let Some(b) = env.signal_bound {
+        f.push(("signal_bound".to_owned(), b.to_string()));
     }
     f.extend(commit_fields(env, true).0);
     f
@@ -207,6 +211,9 @@ pub(crate) fn parse(fields: &HashMap<String, String>) -> Result<Envelope, String
         ending,
         interrupt,
         deadline_ms: optional_number("deadline_at")?,
+        signal_bound: optional_number("signal_bound")?
+            .map(|b| u32::try_from(b).map_err(|_| "field `signal_bound` is too large".to_owned()))
+            .transpose()?,
         queries,
         patches,
         parent: fields.get("parent").cloned(),
