@@ -14,7 +14,9 @@
 mod redis_server;
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use redis_server::{Durability, RedisServer};
@@ -33,8 +35,17 @@ impl From<ActivityError<BenchError>> for BenchError {
     }
 }
 
+/// Forward activity executions in this process (the scaling check sums
+/// them over worker processes: a run driven twice would show as surplus).
+static EXECUTIONS: AtomicU64 = AtomicU64::new(0);
+
+fn executed() {
+    EXECUTIONS.fetch_add(1, Ordering::Relaxed);
+}
+
 #[activity(compensate = refund)]
 async fn charge_card(order_id: String) -> Result<String, BenchError> {
+    executed();
     Ok(order_id)
 }
 
@@ -46,6 +57,7 @@ async fn refund(payment: String) -> Result<(), BenchError> {
 
 #[activity(compensate = release_inventory)]
 async fn reserve_inventory(order_id: String) -> Result<String, BenchError> {
+    executed();
     Ok(order_id)
 }
 
@@ -57,6 +69,7 @@ async fn release_inventory(reservation: String) -> Result<(), BenchError> {
 
 #[activity]
 async fn ship(order_id: String) -> Result<String, BenchError> {
+    executed();
     Ok(order_id)
 }
 
@@ -578,7 +591,8 @@ async fn sweeps(opts: &Options) -> Vec<(String, f64, f64, Duration, f64)> {
     out
 }
 
-/// Runs a worker until killed (the scaling check starts these).
+/// Runs a worker until its standard input closes, then prints how many
+/// activities it executed (the scaling check starts these).
 async fn worker_process(url: &str) {
     let store = RedisStore::builder(url)
         .check_persistence(false)
@@ -591,9 +605,15 @@ async fn worker_process(url: &str) {
         .poll_wait(Duration::from_millis(100))
         .build()
         .expect("builds")
-        .run_until(std::future::pending())
+        .run_until(async {
+            let _ = tokio::task::spawn_blocking(|| {
+                let _ = std::io::stdin().read_to_end(&mut Vec::new());
+            })
+            .await;
+        })
         .await
         .expect("runs");
+    println!("executions {}", EXECUTIONS.load(Ordering::Relaxed));
 }
 
 /// Kills its worker processes when dropped.
@@ -609,7 +629,9 @@ impl Drop for Processes {
 }
 
 /// The same load on one worker process, then on two: throughput of each,
-/// and a check that no transition of any run was committed twice.
+/// and a check that no transition of any run was committed twice and no
+/// activity ran twice (the worker processes' execution counts add up to
+/// three per run).
 async fn scaling(opts: &Options) -> Vec<(usize, f64, f64)> {
     let count = if opts.quick { 3_000 } else { 10_000 };
     let mut out = Vec::new();
@@ -617,12 +639,13 @@ async fn scaling(opts: &Options) -> Vec<(usize, f64, f64)> {
         let server = RedisServer::start_with(Durability::EverySec);
         let redis_pid = server.pid().expect("a server").to_string();
         let exe = std::env::current_exe().expect("the benchmark binary");
-        let _workers = Processes(
+        let mut workers = Processes(
             (0..processes)
                 .map(|_| {
                     std::process::Command::new(&exe)
                         .args(["--worker-process", &server.url()])
-                        .stdout(std::process::Stdio::null())
+                        .stdin(std::process::Stdio::piped())
+                        .stdout(std::process::Stdio::piped())
                         .spawn()
                         .expect("starts a worker process")
                 })
@@ -649,6 +672,24 @@ async fn scaling(opts: &Options) -> Vec<(usize, f64, f64)> {
                 "{id} settled twice"
             );
         }
+        // Closing their input stops the workers gracefully; each reports.
+        let mut executions = 0u64;
+        for mut child in workers.0.drain(..) {
+            drop(child.stdin.take());
+            let report = child.wait_with_output().expect("the worker stops");
+            let text = String::from_utf8_lossy(&report.stdout);
+            executions += text
+                .lines()
+                .find_map(|l| l.strip_prefix("executions "))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .expect("the worker reports its executions");
+        }
+        let runs = 300 + count as u64;
+        assert_eq!(
+            executions,
+            3 * runs,
+            "{runs} runs of 3 activities: an activity ran twice or not at all"
+        );
         out.push((processes, count as f64 / elapsed.as_secs_f64(), redis_share));
     }
     out
@@ -697,7 +738,8 @@ fn main() {
             println!("| {p} | {wps:.0} | {redis:.2} | {:.2}x |", wps / base);
         }
         println!(
-            "every run's history checked: one entry per transition, settled once (no run driven twice)"
+            "every run's history checked: one entry per transition, settled once; \
+             the worker processes executed exactly 3 activities per run (no run driven twice)"
         );
     }
 }
