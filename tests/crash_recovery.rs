@@ -199,6 +199,31 @@ fn spawn_worker(url: &str) -> Child {
         .expect("starts a worker process")
 }
 
+const GRACEFUL_ENV: &str = "STEADFAST_GRACEFUL_WORKER_URL";
+
+/// The body of the worker process that the Ctrl-C test stops with SIGINT:
+/// `Worker::run`, as an application would use it. Ignored when run as a
+/// test.
+#[test]
+#[ignore = "started as a child process by `ctrl_c_stops_a_worker_at_checkpoints`"]
+fn graceful_worker_process() {
+    let Ok(url) = std::env::var(GRACEFUL_ENV) else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    rt.block_on(async {
+        let store = worker_store(&url).await;
+        let log = exec_log(&url).await;
+        worker_builder(store, log)
+            .shutdown_grace(Duration::from_secs(5))
+            .build()
+            .expect("builds")
+            .run()
+            .await
+            .expect("runs and stops cleanly");
+    });
+}
+
 /// A small deterministic generator, so a failing run can be replayed.
 struct Lcg(u64);
 
@@ -448,4 +473,82 @@ async fn a_redis_restart_loses_nothing_acknowledged() {
         .shutdown()
         .await
         .expect("the worker survived the outage");
+}
+
+/// Ctrl-C (SIGINT) stops a worker process gracefully: it exits 0 within its
+/// grace period, the runs it drove reach a checkpoint instead of being cut
+/// mid-activity, and another worker finishes them with no activity run
+/// twice.
+#[tokio::test]
+async fn ctrl_c_stops_a_worker_at_checkpoints() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let store = worker_store(&url).await;
+    let client = Client::new(store.clone());
+    let mut expected = BTreeMap::new();
+    for i in 0..12 {
+        let id = format!("g-{i:02}");
+        client
+            .start::<crash_order>(&id, (id.clone(), 300, 0))
+            .await
+            .expect("starts");
+        expected.insert(id, Expected { fail_at: 0 });
+    }
+    let mut worker = Command::new(std::env::current_exe().expect("the test binary"))
+        .args([
+            "graceful_worker_process",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(GRACEFUL_ENV, &url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts a worker process");
+    // Let it get into its first activities (300 ms each).
+    let mut conn = exec_log(&url).await.0;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while conn.llen::<_, usize>(LOG_KEY).await.expect("reads") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the worker never started an activity"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let interrupted = Command::new("kill")
+        .args(["-INT", &worker.id().to_string()])
+        .status()
+        .expect("runs kill");
+    assert!(interrupted.success());
+    let stopped = Instant::now();
+    let status = loop {
+        if let Some(status) = worker.try_wait().expect("polls the worker") {
+            break status;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(8),
+            "the worker did not stop within its grace period"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "the worker exited with {status}");
+    // A run it held was left at a checkpoint: its last commit is whole.
+    for id in expected.keys() {
+        let env = store.load(id).await.expect("loads").expect("exists");
+        let history = store.history(id).await.expect("history");
+        assert_eq!(history.last().map(|h| h.seq), Some(env.seq), "{id}");
+    }
+
+    let finisher = worker_builder(store.clone(), exec_log(&url).await)
+        .build()
+        .expect("builds")
+        .spawn();
+    wait_all_settled(&store, Duration::from_secs(60)).await;
+    let repeats = verify(&store, &url, &expected).await;
+    assert_eq!(repeats, 0, "a graceful stop cut an activity short");
+    finisher.shutdown().await.expect("stops");
 }

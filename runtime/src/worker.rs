@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::{Semaphore, watch};
@@ -487,8 +488,25 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// `<host>-<pid>-<ms nonce>-<n>`: unique per worker, also among workers
+/// one process builds in the same millisecond (two workers sharing an id
+/// would each take the other's lease as its own).
 fn default_worker_id() -> String {
+    static BUILT: AtomicU64 = AtomicU64::new(0);
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".to_owned());
     let nonce = crate::clock::wall_clock_ms() % 1_000_000;
-    format!("{host}-{}-{nonce}", std::process::id())
+    let n = BUILT.fetch_add(1, Ordering::Relaxed);
+    format!("{host}-{}-{nonce}-{n}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_built_together_get_distinct_ids() {
+        let ids: std::collections::HashSet<String> =
+            (0..100).map(|_| default_worker_id()).collect();
+        assert_eq!(ids.len(), 100);
+    }
 }

@@ -162,6 +162,9 @@ impl Engine {
             );
             let run = run_attempt(handler, spec.input.clone(), ctx, options.timeout);
             let Some(end) = self.unless_stopped(held, env, forward, run).await else {
+                if !held.live {
+                    return Err(held.lost());
+                }
                 return Ok(CallEnd::Interrupted);
             };
             let failure = match end {
@@ -202,6 +205,9 @@ impl Engine {
                 .await
                 .is_none()
             {
+                if !held.live {
+                    return Err(held.lost());
+                }
                 return Ok(CallEnd::Interrupted);
             }
         }
@@ -209,7 +215,8 @@ impl Engine {
 
     /// Awaits `work` unless a stop request (or, for forward work, the
     /// execution deadline) comes first: then `None`, with the request in
-    /// `env.interrupt`.
+    /// `env.interrupt`. Also `None`, with `held.live` false, when the lease
+    /// renewals stop (the lease is lost).
     async fn unless_stopped<T>(
         &self,
         held: &mut Held<'_>,
@@ -239,8 +246,12 @@ impl Engine {
                 () = &mut late => return None,
                 changed = held.interrupts.changed(), if held.live => {
                     if changed.is_err() {
+                        // Renewals stopped: the lease is lost, or will be
+                        // before this attempt ends. Another worker carries
+                        // on; cancel the attempt rather than run it beside
+                        // that worker's.
                         held.live = false;
-                        continue;
+                        return None;
                     }
                     let seen = held.interrupts.borrow_and_update().clone();
                     if let Some(i) = seen.filter(|i| stops(i)) {

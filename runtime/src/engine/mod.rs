@@ -104,6 +104,16 @@ struct Held<'a> {
     live: bool,
 }
 
+impl Held<'_> {
+    /// The error of a drive whose lease is gone.
+    fn lost(&self) -> DriveError {
+        DriveError::Store(StoreError::Fenced {
+            workflow_id: self.lease.workflow_id.clone(),
+            fence: self.lease.fence,
+        })
+    }
+}
+
 /// How a run is asked to stop.
 #[derive(Debug, Clone)]
 enum Stop {
@@ -183,6 +193,9 @@ impl Engine {
                     Ok(None) => {}
                     Err(e) => {
                         debug!(workflow_id = %lease.workflow_id, error = %e, "lease renewal failed");
+                        // The lease is lost (another worker took the run) or
+                        // will be: ending here closes the channel, which
+                        // cancels the activity attempt in progress.
                         if !e.is_transient() {
                             return;
                         }
