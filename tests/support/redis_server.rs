@@ -57,11 +57,22 @@ impl RedisServer {
             dir,
             durability,
         };
-        server.spawn();
-        server
+        // Another test may take the free port before this server binds it:
+        // then try another.
+        let mut failure = String::new();
+        for _ in 0..5 {
+            match server.try_spawn() {
+                Ok(()) => return server,
+                Err(e) => {
+                    failure = e;
+                    server.port = free_port();
+                }
+            }
+        }
+        panic!("{failure}");
     }
 
-    fn spawn(&mut self) {
+    fn try_spawn(&mut self) -> Result<(), String> {
         let mut cmd = Command::new("redis-server");
         cmd.arg("--port")
             .arg(self.port.to_string())
@@ -92,21 +103,38 @@ impl RedisServer {
                     .arg("everysec");
             }
         }
-        let child = cmd
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("starts redis-server");
-        self.child = Some(child);
+        let pid = child.id();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if ping(self.port) {
-                return;
+            // Ours answers, not another test's server that took the port
+            // between `free_port` and this start.
+            if serves(self.port, pid) {
+                self.child = Some(child);
+                return Ok(());
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         let log = std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default();
-        panic!("redis-server on port {} did not start:\n{log}", self.port);
+        Err(format!(
+            "redis-server on port {} did not start:\n{log}",
+            self.port
+        ))
+    }
+
+    fn spawn(&mut self) {
+        if let Err(e) = self.try_spawn() {
+            panic!("{e}");
+        }
     }
 
     /// The server process's id.
@@ -158,14 +186,31 @@ fn free_port() -> u16 {
     port
 }
 
-fn ping(port: u16) -> bool {
+/// Whether the server on `port` answers and is the process `pid`.
+fn serves(port: u16, pid: u32) -> bool {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-    if s.write_all(b"PING\r\n").is_err() {
+    if s.write_all(b"INFO server\r\n").is_err() {
         return false;
     }
-    let mut buf = [0u8; 16];
-    matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
+    let want = format!("process_id:{pid}\r\n");
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    // The reply is one bulk string of a few KB; read until the field shows.
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        reply.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&reply);
+        if text.contains(&want) {
+            return true;
+        }
+        if text.contains("process_id:") && text.contains("\r\nrun_id:") {
+            return false;
+        }
+    }
+    false
 }
