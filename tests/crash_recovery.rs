@@ -182,21 +182,27 @@ fn crash_worker_process() {
     });
 }
 
-fn spawn_worker(url: &str) -> Child {
+/// Starts this test binary again as a worker process running the ignored
+/// test `body`, which finds the Redis URL in `env`.
+fn spawn_process(body: &str, env: &str, url: &str) -> Child {
     Command::new(std::env::current_exe().expect("the test binary"))
         .args([
-            "crash_worker_process",
+            body,
             "--exact",
             "--ignored",
             "--nocapture",
             "--test-threads",
             "1",
         ])
-        .env(WORKER_ENV, url)
+        .env(env, url)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("starts a worker process")
+}
+
+fn spawn_worker(url: &str) -> Child {
+    spawn_process("crash_worker_process", WORKER_ENV, url)
 }
 
 const GRACEFUL_ENV: &str = "STEADFAST_GRACEFUL_WORKER_URL";
@@ -494,20 +500,7 @@ async fn ctrl_c_stops_a_worker_at_checkpoints() {
             .expect("starts");
         expected.insert(id, Expected { fail_at: 0 });
     }
-    let mut worker = Command::new(std::env::current_exe().expect("the test binary"))
-        .args([
-            "graceful_worker_process",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env(GRACEFUL_ENV, &url)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts a worker process");
+    let mut worker = spawn_process("graceful_worker_process", GRACEFUL_ENV, &url);
     // Let it get into its first activities (300 ms each).
     let mut conn = exec_log(&url).await.0;
     let deadline = Instant::now() + Duration::from_secs(10);
