@@ -514,6 +514,91 @@ pub async fn cancelling_a_parent_cancels_its_child(mut rig: Rig) {
     rig.stop().await;
 }
 
+/// Terminating a parent terminates the child it waits for; nothing is
+/// compensated, in either.
+pub async fn terminating_a_parent_terminates_its_child(mut rig: Rig) {
+    rig.spawn_worker();
+    let run = rig
+        .client
+        .start::<parent>("p-5", ("desk".to_owned(), 10))
+        .await
+        .expect("starts");
+    rig.wait_for("p-5/ship", "the child's signal wait", is_signal_wait)
+        .await;
+    run.terminate("test data").await.expect("accepted");
+    assert!(matches!(
+        run.result_within(RESULT_WAIT).await,
+        Err(RunError::Terminated { .. })
+    ));
+    let child = rig
+        .wait_for("p-5/ship", "the child to settle", |e| e.status.is_settled())
+        .await;
+    assert_eq!(child.status, Status::Terminated);
+    assert!(
+        child.stop_reason().contains("parent `p-5` terminated"),
+        "{child:#?}"
+    );
+    assert_eq!(rig.journal.count("undo r-desk"), 0);
+    rig.stop().await;
+}
+
+/// A parent's execution timeout stops the child it waits for too, and
+/// both compensate.
+pub async fn a_timed_out_parent_stops_its_child(mut rig: Rig) {
+    rig.spawn_worker();
+    let run = rig
+        .client
+        .start_with::<parent>(
+            StartOptions::new("p-6").execution_timeout(Duration::from_secs(3600)),
+            ("chair".to_owned(), 10),
+        )
+        .await
+        .expect("starts");
+    rig.wait_for("p-6/ship", "the child's signal wait", is_signal_wait)
+        .await;
+    rig.clock.advance(Duration::from_secs(3601));
+    assert!(matches!(
+        run.result_within(RESULT_WAIT).await,
+        Err(RunError::TimedOut)
+    ));
+    let child = rig
+        .wait_for("p-6/ship", "the child to settle", |e| e.status.is_settled())
+        .await;
+    assert_eq!(child.status, Status::Cancelled);
+    assert!(
+        child.stop_reason().contains("parent `p-6` timed out"),
+        "{child:#?}"
+    );
+    assert_eq!(rig.journal.count("undo r-chair"), 2);
+    rig.stop().await;
+}
+
+/// The execution timeout cuts an activity that would outlast it: the
+/// attempt is cancelled when the deadline passes, not when it ends.
+pub async fn an_execution_timeout_cancels_a_running_activity(mut rig: Rig) {
+    rig.spawn_worker();
+    let started = std::time::Instant::now();
+    let run = rig
+        .client
+        .start_with::<long_call>(
+            StartOptions::new("late-1").execution_timeout(Duration::from_millis(600)),
+            60_000,
+        )
+        .await
+        .expect("starts");
+    assert!(matches!(
+        run.result_within(RESULT_WAIT).await,
+        Err(RunError::TimedOut)
+    ));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the one-minute activity was cut at the deadline, not awaited"
+    );
+    assert_eq!(rig.journal.count("nap 60000 started"), 1);
+    assert_eq!(rig.journal.count("nap 60000 finished"), 0);
+    rig.stop().await;
+}
+
 /// A child that ends badly is an error the parent handles: here it fails,
 /// and its compensation runs.
 pub async fn a_failed_child_is_an_error_for_the_parent(mut rig: Rig) {
@@ -923,6 +1008,9 @@ macro_rules! every_scenario {
             continue_as_new_keeps_history_small,
             a_child_result_reaches_its_parent,
             cancelling_a_parent_cancels_its_child,
+            terminating_a_parent_terminates_its_child,
+            a_timed_out_parent_stops_its_child,
+            an_execution_timeout_cancels_a_running_activity,
             a_failed_child_is_an_error_for_the_parent,
             an_activity_runs_on_its_queue,
             a_weekly_schedule_fires_on_time_once,
