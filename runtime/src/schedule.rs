@@ -157,6 +157,57 @@ mod tests {
     }
 
     #[test]
+    fn daylight_saving_changes_follow_the_zone() {
+        let berlin = chrono_tz::Europe::Berlin;
+        let utc = chrono_tz::UTC;
+        let mondays = CronSchedule::parse("0 9 * * 1", "Europe/Berlin").expect("parses");
+        // 09:00 in Berlin is 07:00 UTC in summer (2027-03-28 moves to CEST).
+        assert_eq!(
+            mondays.next_after(ms(2027, 3, 26, 12, 0, utc)),
+            Some(ms(2027, 3, 29, 7, 0, utc))
+        );
+        // A daily 02:30 around both changes: once a day, every day. The day
+        // with no 02:30 fires at 03:00, when the clocks have jumped; the day
+        // whose 02:30 happens twice fires at the first one.
+        let nightly = CronSchedule::parse("30 2 * * *", "Europe/Berlin").expect("parses");
+        for (from, to) in [
+            ((2027, 3, 26), (2027, 3, 31)),
+            ((2027, 10, 29), (2027, 11, 3)),
+        ] {
+            let fired = nightly.between(
+                ms(from.0, from.1, from.2, 0, 0, utc),
+                ms(to.0, to.1, to.2, 0, 0, utc),
+                20,
+            );
+            let days: Vec<String> = fired
+                .iter()
+                .map(|&t| {
+                    let t = berlin
+                        .timestamp_millis_opt(i64::try_from(t).expect("fits"))
+                        .single()
+                        .expect("a time");
+                    t.format("%Y-%m-%d").to_string()
+                })
+                .collect();
+            let mut unique = days.clone();
+            unique.dedup();
+            assert_eq!(days, unique, "fired twice on a day: {days:?}");
+            assert_eq!(days.len(), 5, "{days:?}");
+        }
+        assert!(
+            nightly
+                .between(ms(2027, 3, 27, 12, 0, utc), ms(2027, 3, 28, 12, 0, utc), 5)
+                .contains(&ms(2027, 3, 28, 1, 0, utc)),
+            "03:00 CEST is 01:00 UTC"
+        );
+        assert_eq!(
+            nightly.next_after(ms(2027, 10, 30, 12, 0, utc)),
+            Some(ms(2027, 10, 31, 0, 30, utc)),
+            "the first 02:30 (CEST) is 00:30 UTC"
+        );
+    }
+
+    #[test]
     fn seconds_are_optional_and_errors_are_named() {
         let s = CronSchedule::parse("*/2 * * * * *", "UTC").expect("parses six fields");
         assert_eq!(s.next_after(1_000), Some(2_000));
