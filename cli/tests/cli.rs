@@ -290,6 +290,12 @@ async fn operators_list_inspect_signal_and_repair_runs() {
     );
     ok(&url, &["schedules", "pause", "nightly"]);
     assert!(ok(&url, &["schedules"]).contains("paused"));
+    ok(&url, &["schedules", "resume", "nightly"]);
+    let resumed = ok(&url, &["schedules"]);
+    assert!(
+        !resumed.contains("paused") && resumed.contains(":00:00.000Z"),
+        "a next firing time again: {resumed}"
+    );
     assert!(
         fails(&url, &["schedules", "pause", "weekly"]).contains("no schedule with id `weekly`")
     );
