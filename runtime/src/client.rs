@@ -7,10 +7,120 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 use crate::clock::{Clock, SystemClock};
-use crate::envelope::{Envelope, HistoryEntry, Interrupt, SignalEntry, Status};
+use crate::core::{
+    self, Ending, HistoryEntry, Input, Interrupt, Outcome, Phase, Refusal, RunRecord, SignalEntry,
+    StateSnapshot, Status,
+};
+use crate::operator::{self, Failure};
 use crate::schedule::{CronSchedule, MissedRuns, ScheduleError, ScheduleSpec};
-use crate::store::{ResumeError, SendError, Started, Store, StoreError};
+use crate::store::{ScheduleStore, Started, Store, StoreError};
 use crate::workflow::{Signal, Workflow};
+
+/// Why a message (a signal, a stop request, a signal removal) could not be
+/// delivered.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// No run has this id.
+    #[error("no run with id `{0}`")]
+    NotFound(String),
+    /// The run has settled; nothing reads messages any more.
+    #[error("run `{id}` has settled ({status}); it takes no more messages")]
+    Settled {
+        /// The run.
+        id: String,
+        /// Its final status.
+        status: Status,
+    },
+    /// The run's signal buffer is full: it is not consuming its signals.
+    #[error("run `{id}` already has {bound} signals waiting, its limit; it is not consuming them")]
+    BufferFull {
+        /// The run.
+        id: String,
+        /// The limit.
+        bound: u32,
+    },
+    /// A worker holds the run, and the action is an operator's: try again
+    /// once the worker releases it.
+    #[error("a worker holds run `{0}`; try again once it releases it")]
+    Held(String),
+    /// The run's phase does not take this message.
+    #[error(transparent)]
+    Refused(Refusal),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl SendError {
+    fn of(id: &str, failure: Failure) -> Self {
+        match failure {
+            Failure::NotFound => SendError::NotFound(id.to_owned()),
+            Failure::Refused(Refusal::Settled { id, status }) => SendError::Settled { id, status },
+            Failure::Refused(r) => SendError::Refused(r),
+            Failure::Store(StoreError::BufferFull { workflow_id, bound }) => SendError::BufferFull {
+                id: workflow_id,
+                bound,
+            },
+            Failure::Store(StoreError::Held(id)) => SendError::Held(id),
+            Failure::Store(e) => SendError::Store(e),
+        }
+    }
+}
+
+/// Why a run could not be resumed by [`Client::resume`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResumeError {
+    /// No run has this id.
+    #[error("no run with id `{0}`")]
+    NotFound(String),
+    /// The run did not stop for an operator: only parked runs and failed
+    /// compensations wait to be resumed.
+    #[error(
+        "run `{id}` is {status}; only parked runs and failed compensations (compensation_failed) can be resumed"
+    )]
+    NotStopped {
+        /// The run.
+        id: String,
+        /// Its status.
+        status: Status,
+    },
+    /// The stored record does not read far enough to resume it: repair it.
+    #[error("run `{id}` does not read ({reason}); repair the record first")]
+    Unrepaired {
+        /// The run.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A worker holds a valid lease on the run: it is being driven.
+    #[error("a worker holds run `{0}`; wait for its lease to expire")]
+    Held(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ResumeError {
+    fn of(id: &str, failure: Failure) -> Self {
+        match failure {
+            Failure::NotFound => ResumeError::NotFound(id.to_owned()),
+            Failure::Refused(Refusal::NotStopped { id, status }) => {
+                ResumeError::NotStopped { id, status }
+            }
+            Failure::Refused(Refusal::Settled { id, status }) => {
+                ResumeError::NotStopped { id, status }
+            }
+            Failure::Refused(Refusal::Unrepaired { id, reason }) => {
+                ResumeError::Unrepaired { id, reason }
+            }
+            Failure::Refused(other) => ResumeError::Store(StoreError::Backend(other.to_string())),
+            Failure::Store(StoreError::Held(id)) => ResumeError::Held(id),
+            Failure::Store(e) => ResumeError::Store(e),
+        }
+    }
+}
 
 /// Why a client call failed.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +174,9 @@ pub enum ClientError {
     /// No schedule has this id.
     #[error("no schedule with id `{0}`")]
     NoSchedule(String),
+    /// The store keeps no schedules.
+    #[error("this store keeps no schedules")]
+    NoSchedules,
     /// The run did not settle in the time given.
     #[error("run `{id}` has not settled after {waited:?}")]
     Timeout {
@@ -250,37 +363,34 @@ impl Client {
         let input_json = serde_json::to_value(&input).map_err(encode)?;
         let state = W::start(input);
         let state_json = serde_json::to_value(&state).map_err(encode)?;
-        let start_fp = W::info()
-            .state(W::state_name(&state))
-            .map(|s| s.fingerprint)
-            .unwrap_or("");
+        let name = W::state_name(&state);
+        let start_fp = W::info().state(name).map(|s| s.fingerprint).unwrap_or("");
         let now = self.clock.now_ms();
-        let mut envelope = Envelope::new_run(
+        let mut record = RunRecord::new_run(
             options.id.clone(),
-            W::NAME.to_owned(),
+            W::NAME,
             options.queue.unwrap_or_else(|| W::info().queue.to_owned()),
             input_json,
-            state_json,
-            start_fp.to_owned(),
+            StateSnapshot::new(name, start_fp, state_json),
             now,
         );
-        envelope.patches = W::info().patches.iter().map(|p| (*p).to_owned()).collect();
-        envelope.signal_bound = Some(
+        record.patches = W::info().patches.iter().map(|p| (*p).to_owned()).collect();
+        record.signal_bound = Some(
             options
                 .signal_bound
                 .unwrap_or_else(|| u32::try_from(self.signal_bound).unwrap_or(u32::MAX)),
         );
-        envelope.deadline_ms = options
+        record.deadline_ms = options
             .execution_timeout
             .map(|t| now.saturating_add(u64::try_from(t.as_millis()).unwrap_or(u64::MAX)));
-        match self.store.start(envelope).await? {
+        match self.store.create(&core::create(record)).await? {
             Started::Created => {}
             Started::Existing(existing) => {
                 if options.reject_duplicate {
                     return Err(ClientError::AlreadyStarted {
                         id: options.id,
+                        status: existing.status(),
                         workflow: existing.workflow,
-                        status: existing.status,
                     });
                 }
                 if existing.workflow != W::NAME {
@@ -304,8 +414,8 @@ impl Client {
         }
     }
 
-    /// The run's checkpoint as it is now, if the run exists.
-    pub async fn describe(&self, id: &str) -> Result<Option<Envelope>, ClientError> {
+    /// The run's record as it is now, if the run exists.
+    pub async fn describe(&self, id: &str) -> Result<Option<RunRecord>, ClientError> {
         Ok(self.store.load(id).await?)
     }
 
@@ -334,38 +444,75 @@ impl Client {
         name: &str,
         payload: serde_json::Value,
     ) -> Result<(), SendError> {
-        let entry = SignalEntry {
+        let now = self.clock.now_ms();
+        let signal = SignalEntry {
             name: name.to_owned(),
             payload,
-            sent_at_ms: self.clock.now_ms(),
+            sent_at_ms: now,
             nonce: nonce(),
         };
-        self.store.signal(id, entry, self.signal_bound).await
+        let bound = u32::try_from(self.signal_bound).unwrap_or(u32::MAX);
+        self.send(id, Input::SendSignal { signal, bound }).await
+    }
+
+    async fn send(&self, id: &str, input: Input) -> Result<(), SendError> {
+        operator::send(self.store.as_ref(), id, input, self.clock.now_ms())
+            .await
+            .map(|_| ())
+            .map_err(|f| SendError::of(id, f))
     }
 
     /// Puts run `id` back to work after an operator fixed why it stopped:
     /// a parked run (a state that no longer decoded, an unknown workflow
     /// type, workers that kept dying) or a compensation that failed for
-    /// good. See [`Store::resume`]; returns the status it resumed with.
+    /// good. It goes back to the phase it stopped in (running, waiting, or
+    /// compensating, the failed compensation first) with a fresh retry
+    /// budget; one history entry records `note`. Refused while a worker
+    /// holds the run. Returns the status it resumed with.
     pub async fn resume(&self, id: &str, note: &str) -> Result<Status, ResumeError> {
-        self.store.resume(id, note, self.clock.now_ms()).await
+        let input = Input::Resume {
+            note: note.to_owned(),
+        };
+        operator::send(self.store.as_ref(), id, input, self.clock.now_ms())
+            .await
+            .map_err(|f| ResumeError::of(id, f))?;
+        let record = self
+            .store
+            .load(id)
+            .await?
+            .ok_or_else(|| ResumeError::NotFound(id.to_owned()))?;
+        Ok(record.status())
+    }
+
+    /// Removes a buffered signal from run `id` (one whose payload parks the
+    /// run, say), by its nonce; one history entry records `note`. Works on
+    /// parked runs; refused while a worker holds the run.
+    pub async fn remove_signal(&self, id: &str, nonce: u64, note: &str) -> Result<(), SendError> {
+        let note = note.to_owned();
+        self.send(id, Input::RemoveSignal { nonce, note }).await
     }
 
     /// Asks run `id` to stop at its next suspension point and run its
     /// compensations; it ends as cancelled. A running activity is
-    /// cancelled; a child it waits for is cancelled too.
+    /// cancelled; a child it waits for is cancelled too. A parked run
+    /// cannot be cancelled (resume or terminate it).
     pub async fn cancel(&self, id: &str, reason: impl Into<String>) -> Result<(), SendError> {
         let reason = reason.into();
-        self.store.interrupt(id, Interrupt::Cancel { reason }).await
+        self.send(id, Input::RequestStop(Interrupt::Cancel { reason }))
+            .await
     }
 
     /// Stops run `id` at once, without compensating (for operators); it
-    /// ends as terminated, with its compensations still recorded.
+    /// ends as terminated, with its compensations still recorded. A parked
+    /// run is terminated on the spot.
     pub async fn terminate(&self, id: &str, reason: impl Into<String>) -> Result<(), SendError> {
         let reason = reason.into();
-        self.store
-            .interrupt(id, Interrupt::Terminate { reason })
+        self.send(id, Input::RequestStop(Interrupt::Terminate { reason }))
             .await
+    }
+
+    fn schedule_store(&self) -> Result<&dyn ScheduleStore, ClientError> {
+        self.store.schedules().ok_or(ClientError::NoSchedules)
     }
 
     /// Creates (or replaces) a schedule that starts a run of `W` with
@@ -395,20 +542,23 @@ impl Client {
             last_fired_ms: None,
             runs_started: 0,
         };
-        self.store.put_schedule(spec.clone()).await?;
+        self.schedule_store()?.put_schedule(spec.clone()).await?;
         Ok(spec)
     }
 
     /// Every schedule.
     pub async fn schedules(&self) -> Result<Vec<ScheduleSpec>, ClientError> {
-        Ok(self.store.schedules().await?)
+        Ok(self.schedule_store()?.list_schedules().await?)
     }
 
-    /// Stops a schedule from firing until [`resume_schedule`](Self::resume_schedule).
+    /// Stops a schedule from firing until [`resume_schedule`](Self::resume_schedule),
+    /// in one step (a firing in progress keeps its progress).
     pub async fn pause_schedule(&self, id: &str) -> Result<(), ClientError> {
-        let mut spec = self.find_schedule(id).await?;
-        spec.paused = true;
-        Ok(self.store.put_schedule(spec).await?)
+        if self.schedule_store()?.set_schedule_paused(id, true).await? {
+            Ok(())
+        } else {
+            Err(ClientError::NoSchedule(id.to_owned()))
+        }
     }
 
     /// Lets a paused schedule fire again, from its next time after now
@@ -418,17 +568,17 @@ impl Client {
         let cron = CronSchedule::parse(&spec.cron, &spec.timezone)?;
         spec.paused = false;
         spec.next_ms = cron.next_after(self.clock.now_ms());
-        Ok(self.store.put_schedule(spec).await?)
+        Ok(self.schedule_store()?.put_schedule(spec).await?)
     }
 
     /// Deletes a schedule (its runs stay); returns whether it existed.
     pub async fn delete_schedule(&self, id: &str) -> Result<bool, ClientError> {
-        Ok(self.store.delete_schedule(id).await?)
+        Ok(self.schedule_store()?.delete_schedule(id).await?)
     }
 
     async fn find_schedule(&self, id: &str) -> Result<ScheduleSpec, ClientError> {
-        self.store
-            .schedules()
+        self.schedule_store()?
+            .list_schedules()
             .await?
             .into_iter()
             .find(|s| s.id == id)
@@ -526,15 +676,15 @@ impl<W: Workflow> RunHandle<W> {
         &self.id
     }
 
-    /// The run's checkpoint as it is now.
-    pub async fn describe(&self) -> Result<Envelope, ClientError> {
-        let env = self
+    /// The run's record as it is now.
+    pub async fn describe(&self) -> Result<RunRecord, ClientError> {
+        let record = self
             .client
             .describe(&self.id)
             .await?
             .ok_or_else(|| ClientError::NotFound(self.id.clone()))?;
-        self.check_type(&env)?;
-        Ok(env)
+        self.check_type(&record)?;
+        Ok(record)
     }
 
     /// Sends signal `S` to the run (see [`Client::signal`]).
@@ -556,8 +706,9 @@ impl<W: Workflow> RunHandle<W> {
     /// read from the checkpoint: it needs no running worker. `None` when
     /// the workflow has not set it.
     pub async fn query<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, ClientError> {
-        let env = self.describe().await?;
-        env.queries
+        let record = self.describe().await?;
+        record
+            .queries
             .get(name)
             .map(|v| serde_json::from_value(v.clone()).map_err(|e| self.decode_failed(e)))
             .transpose()
@@ -576,48 +727,44 @@ impl<W: Workflow> RunHandle<W> {
     /// Like [`result`](Self::result), giving up after `timeout` with
     /// [`ClientError::Timeout`].
     pub async fn result_within(&self, timeout: Duration) -> Result<W::Output, RunError<W::Error>> {
-        let env = self
+        let record = self
             .client
             .store
             .wait_settled(&self.id, timeout)
             .await
             .map_err(ClientError::from)?
             .ok_or_else(|| ClientError::NotFound(self.id.clone()))?;
-        self.check_type(&env)?;
-        let decode_error = || -> Result<Option<W::Error>, ClientError> {
-            env.error
-                .clone()
-                .map(|e| serde_json::from_value(e).map_err(|e| self.decode_failed(e)))
-                .transpose()
+        self.check_type(&record)?;
+        let decode_error = |e: &serde_json::Value| -> Result<W::Error, ClientError> {
+            serde_json::from_value(e.clone()).map_err(|e| self.decode_failed(e))
         };
-        match env.status {
-            Status::Completed => {
-                let output = env.output.clone().unwrap_or(serde_json::Value::Null);
-                Ok(serde_json::from_value(output).map_err(|e| self.decode_failed(e))?)
-            }
-            Status::Failed => match decode_error()? {
-                Some(e) => Err(RunError::Failed(e)),
-                None => Err(ClientError::Decode {
-                    id: self.id.clone(),
-                    reason: "the run failed but stored no error".into(),
-                }
-                .into()),
+        match &record.phase {
+            Phase::Settled { outcome } => match outcome {
+                Outcome::Completed { output } => Ok(serde_json::from_value(output.clone())
+                    .map_err(|e| self.decode_failed(e))?),
+                Outcome::Failed { error, .. } => Err(RunError::Failed(decode_error(error)?)),
+                Outcome::Cancelled { reason } => Err(RunError::Cancelled {
+                    reason: reason.clone(),
+                }),
+                Outcome::Terminated { reason } => Err(RunError::Terminated {
+                    reason: reason.clone(),
+                }),
+                Outcome::TimedOut => Err(RunError::TimedOut),
             },
-            Status::CompensationFailed => Err(RunError::CompensationFailed {
-                error: decode_error()?,
-                reason: env.reason.clone().unwrap_or_default(),
+            Phase::Parked { reason, .. } if record.status() == Status::CompensationFailed => {
+                let error = match record.phase.ending() {
+                    Some(Ending::Failed { error, .. }) => Some(decode_error(error)?),
+                    _ => None,
+                };
+                Err(RunError::CompensationFailed {
+                    error,
+                    reason: reason.clone(),
+                })
+            }
+            Phase::Parked { reason, .. } => Err(RunError::Parked {
+                reason: reason.clone(),
             }),
-            Status::Parked => Err(RunError::Parked {
-                reason: env.reason.clone().unwrap_or_default(),
-            }),
-            Status::Cancelled => Err(RunError::Cancelled {
-                reason: env.stop_reason().to_owned(),
-            }),
-            Status::Terminated => Err(RunError::Terminated {
-                reason: env.stop_reason().to_owned(),
-            }),
-            Status::TimedOut => Err(RunError::TimedOut),
-            Status::Running | Status::Compensating => Err(ClientError::Timeout {
+            _ => Err(ClientError::Timeout {
                 id: self.id.clone(),
                 waited: timeout,
             }
@@ -625,14 +772,14 @@ impl<W: Workflow> RunHandle<W> {
         }
     }
 
-    fn check_type(&self, env: &Envelope) -> Result<(), ClientError> {
-        if env.workflow == W::NAME {
+    fn check_type(&self, record: &RunRecord) -> Result<(), ClientError> {
+        if record.workflow == W::NAME {
             Ok(())
         } else {
             Err(ClientError::WrongType {
                 id: self.id.clone(),
                 expected: W::NAME,
-                found: env.workflow.clone(),
+                found: record.workflow.clone(),
             })
         }
     }

@@ -9,9 +9,10 @@ mod activity;
 mod client;
 mod clock;
 mod context;
+pub mod core;
 mod crash;
 mod engine;
-mod envelope;
+mod operator;
 mod options;
 mod registry;
 mod resources;
@@ -26,12 +27,16 @@ mod workflow;
 pub mod __private;
 
 pub use activity::{Activity, ActivityContext, ActivityError, ActivityFailure, CompensationCall};
-pub use client::{Client, ClientError, RunError, RunHandle, ScheduleOptions, StartOptions};
+pub use client::{
+    Client, ClientError, ResumeError, RunError, RunHandle, ScheduleOptions, SendError,
+    StartOptions,
+};
 pub use clock::{Clock, ManualClock, SystemClock, wall_clock_ms};
 pub use context::{ChildStart, ContinueAsNew, SignalWait, Sleep, WorkflowContext};
 pub use crash::{CrashPlan, CrashPoint};
-pub use envelope::{
-    CompensationEntry, Envelope, HistoryEntry, Interrupt, Pending, SignalEntry, Status,
+pub use core::{
+    CompensationEntry, Ending, HistoryEntry, Interrupt, Outcome, ParkKind, Phase, RunRecord,
+    SignalEntry, StateSnapshot, Status, Wait, Work,
 };
 pub use options::{ActivityOptions, RetryPolicy};
 pub use registry::Registry;
@@ -40,10 +45,10 @@ pub use schedule::{
     CronSchedule, MissedRuns, ScheduleError, ScheduleSpec, run_id as schedule_run_id,
 };
 pub use store::{
-    Acquired, Commit, Committed, Lease, MemoryStore, ResumeError, SendError, Started, Store,
-    StoreError, Task,
+    Acquired, AdminStore, Applied, Lease, MemoryStore, RunList, ScheduleStore, Started, Store,
+    StoreError, Task, Unreadable,
 };
-#[cfg(feature = "redis")]
+#[cfg(feature = "redis_disabled_for_now")]
 pub use store::{Persistence, RedisStore, RedisStoreBuilder};
 pub use worker::{Worker, WorkerBuilder, WorkerError, WorkerHandle};
 pub use workflow::{

@@ -362,7 +362,9 @@ impl Worker {
             if fresh.is_empty() {
                 continue;
             }
-            // One round trip leases the whole batch.
+            // One round trip leases the whole batch; the lease is provably
+            // ours from the moment the request left.
+            let asked_at = std::time::Instant::now();
             let acquired = match engine
                 .store
                 .acquire_many(&fresh, &engine.worker_id, engine.lease_for)
@@ -375,7 +377,7 @@ impl Worker {
                 }
             };
             for (task, acquired) in fresh.into_iter().zip(acquired) {
-                let Acquired::Held(lease, envelope) = acquired else {
+                let Acquired::Held(lease, record) = acquired else {
                     continue;
                 };
                 let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
@@ -386,7 +388,7 @@ impl Worker {
                 let in_progress = Arc::clone(&in_progress);
                 runs.spawn(async move {
                     let id = task.workflow_id.clone();
-                    engine.handle(task, lease, envelope).await;
+                    engine.handle(task, lease, record, asked_at).await;
                     lock(&in_progress).remove(&id);
                     drop(permit);
                 });

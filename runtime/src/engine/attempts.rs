@@ -11,9 +11,10 @@ use serde_json::Value;
 
 use tracing::debug;
 
-use super::{DriveError, Engine, Held, Opts};
+use super::lease::Held;
+use super::{DriveError, Engine};
 use crate::activity::{ActivityContext, ActivityError, ActivityFailure, CompensationCall};
-use crate::envelope::{Envelope, Interrupt};
+use crate::core::{Input, Interrupt, RunRecord};
 use crate::registry::{AttemptResult, ErasedActivity};
 
 /// How an activity call ended, once the retry policy has had its say.
@@ -29,6 +30,8 @@ pub(crate) enum CallEnd {
         attempts: u32,
         failure: Failure,
     },
+    /// No retry can help: the run must be parked.
+    Broken(String),
 }
 
 /// One failed attempt.
@@ -101,7 +104,7 @@ pub(crate) async fn run_attempt(
 pub(crate) fn outcome_json(activity: &str, end: &CallEnd) -> Result<Value, serde_json::Error> {
     match end {
         CallEnd::Succeeded { output, .. } => serde_json::to_value(Ok::<&Value, ()>(output)),
-        CallEnd::Interrupted => Ok(serde_json::Value::Null),
+        CallEnd::Interrupted | CallEnd::Broken(_) => Ok(serde_json::Value::Null),
         CallEnd::GaveUp { attempts, failure } => {
             let error = ActivityError {
                 activity: activity.to_owned(),
@@ -128,8 +131,6 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 pub(crate) struct CallSpec<'a> {
     /// The workflow step it belongs to.
     pub(crate) step: &'a str,
-    /// How the history names it.
-    pub(crate) label: &'a str,
     /// Its frozen arguments.
     pub(crate) input: &'a Value,
     /// Its idempotency key.
@@ -138,30 +139,34 @@ pub(crate) struct CallSpec<'a> {
 
 impl Engine {
     /// Runs an activity call with its timeout and retry policy. Every failed
-    /// attempt that will be retried is checkpointed, so the attempt count
-    /// survives a crash. For forward work (`forward`), any stop request and
-    /// the run's execution deadline cancel the attempt in progress; for a
+    /// attempt that will be retried is a transition, so the attempt count
+    /// survives a crash. No attempt starts unless the lease is provably
+    /// still ours. For forward work (`forward`), any stop request and the
+    /// run's execution deadline cancel the attempt in progress; for a
     /// compensation only a terminate does.
     pub(super) async fn call(
         &self,
         held: &mut Held<'_>,
-        env: &mut Envelope,
+        record: &mut RunRecord,
         handler: &Arc<dyn ErasedActivity>,
         spec: CallSpec<'_>,
         forward: bool,
     ) -> Result<CallEnd, DriveError> {
         let options = handler.options();
         loop {
-            let attempt = env.attempts + 1;
+            if let Some(interrupt) = self.prove_lease(held).await? {
+                record.interrupt = Some(interrupt);
+            }
+            let attempt = record.attempts + 1;
             let ctx = ActivityContext::new(
-                env.id.as_str(),
+                record.id.as_str(),
                 spec.step,
                 spec.key,
                 attempt,
                 Arc::clone(&self.resources),
             );
             let run = run_attempt(handler, spec.input.clone(), ctx, options.timeout);
-            let Some(end) = self.unless_stopped(held, env, forward, run).await else {
+            let Some(end) = self.unless_stopped(held, record, forward, run).await else {
                 if !held.live {
                     return Err(held.lost());
                 }
@@ -177,7 +182,7 @@ impl Engine {
                         compensation,
                     });
                 }
-                AttemptEnd::Broken(reason) => return Err(DriveError::Park(reason)),
+                AttemptEnd::Broken(reason) => return Ok(CallEnd::Broken(reason)),
                 AttemptEnd::Failed(failure) => failure,
             };
             let delay = if failure.retryable {
@@ -191,17 +196,15 @@ impl Engine {
                     failure,
                 });
             };
-            debug!(workflow_id = %env.id, step = %spec.step, attempt, error = %failure.message, ?delay, "attempt failed; retrying");
-            self.begin_transition(env);
-            env.attempts = attempt;
-            let event = format!(
-                "{} attempt {attempt} failed: {}; retrying in {delay:?}",
-                spec.label, failure.message
-            );
-            env.last_error = Some(failure.message);
-            self.commit(held, env, event, Opts::default()).await?;
+            debug!(workflow_id = %record.id, step = %spec.step, attempt, error = %failure.message, ?delay, "attempt failed; retrying");
+            let input = Input::AttemptFailed {
+                attempt,
+                message: failure.message,
+                retry_in: delay,
+            };
+            self.decide_and_apply(held, record, input).await?;
             if self
-                .unless_stopped(held, env, forward, tokio::time::sleep(delay))
+                .unless_stopped(held, record, forward, tokio::time::sleep(delay))
                 .await
                 .is_none()
             {
@@ -215,20 +218,20 @@ impl Engine {
 
     /// Awaits `work` unless a stop request (or, for forward work, the
     /// execution deadline) comes first: then `None`, with the request in
-    /// `env.interrupt`. Also `None`, with `held.live` false, when the lease
+    /// `record.interrupt`. Also `None`, with `held.live` false, when the lease
     /// renewals stop (the lease is lost).
     async fn unless_stopped<T>(
         &self,
         held: &mut Held<'_>,
-        env: &mut Envelope,
+        record: &mut RunRecord,
         forward: bool,
         work: impl Future<Output = T>,
     ) -> Option<T> {
         let stops = |i: &Interrupt| forward || matches!(i, Interrupt::Terminate { .. });
-        if env.interrupt.as_ref().is_some_and(stops) {
+        if record.interrupt.as_ref().is_some_and(stops) {
             return None;
         }
-        let deadline = env
+        let deadline = record
             .deadline_ms
             .filter(|_| forward)
             .map(|d| Duration::from_millis(d.saturating_sub(self.clock.now_ms())));
@@ -255,7 +258,7 @@ impl Engine {
                     }
                     let seen = held.interrupts.borrow_and_update().clone();
                     if let Some(i) = seen.filter(|i| stops(i)) {
-                        env.interrupt = Some(i);
+                        record.interrupt = Some(i);
                         return None;
                     }
                 }

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use tracing::{debug, info, warn};
 
 use super::Engine;
-use crate::envelope::Envelope;
+use crate::core::{self, RunRecord, StateSnapshot};
 use crate::registry::ErasedWorkflow;
 use crate::schedule::{CronSchedule, MissedRuns, ScheduleSpec, run_id};
-use crate::store::StoreError;
+use crate::store::{ScheduleStore, StoreError};
 
 /// A firing time this close to now is on time, not missed.
 const ON_TIME_MS: u64 = 60_000;
@@ -26,19 +26,23 @@ impl Engine {
 
     /// Starts the runs of due schedules of workflows this worker knows.
     pub(crate) async fn fire_schedules(&self) -> Result<usize, StoreError> {
+        let Some(schedules) = self.store.schedules() else {
+            return Ok(0);
+        };
         let now = self.clock.now_ms();
         let mut started = 0;
-        for spec in self.store.due_schedules(now, 50).await? {
+        for spec in schedules.due_schedules(now, 50).await? {
             let Some(workflow) = self.registry.find_workflow(&spec.workflow).cloned() else {
                 continue;
             };
-            started += self.fire_schedule(&workflow, spec, now).await?;
+            started += self.fire_schedule(schedules, &workflow, spec, now).await?;
         }
         Ok(started)
     }
 
     async fn fire_schedule(
         &self,
+        schedules: &dyn ScheduleStore,
         workflow: &Arc<dyn ErasedWorkflow>,
         mut spec: ScheduleSpec,
         now: u64,
@@ -53,7 +57,7 @@ impl Engine {
                 warn!(schedule = %spec.id, error = %e, "schedule cannot be read; pausing it");
                 spec.paused = true;
                 spec.next_ms = None;
-                self.store.advance_schedule(&spec, expected).await?;
+                schedules.advance_schedule(&spec, expected).await?;
                 return Ok(0);
             }
         };
@@ -77,13 +81,12 @@ impl Engine {
                     continue;
                 }
             };
-            let mut run = Envelope::new_run(
+            let mut run = RunRecord::new_run(
                 id.clone(),
                 spec.workflow.clone(),
                 spec.queue.clone(),
                 start.input,
-                start.state,
-                start.fingerprint.to_owned(),
+                StateSnapshot::new(start.name, start.fingerprint, start.state),
                 now,
             );
             run.patches = workflow
@@ -92,7 +95,7 @@ impl Engine {
                 .iter()
                 .map(|p| (*p).to_owned())
                 .collect();
-            self.store.start(run).await?;
+            self.store.create(&core::create(run)).await?;
             debug!(schedule = %spec.id, run = %id, "schedule fired");
         }
         spec.next_ms = cron.next_after(now);
@@ -102,7 +105,7 @@ impl Engine {
         spec.runs_started += to_run.len() as u64;
         // Two workers may fire the same time: both start the same run ids
         // (starting is idempotent), and only one advances the schedule.
-        if self.store.advance_schedule(&spec, expected).await? {
+        if schedules.advance_schedule(&spec, expected).await? {
             if !to_run.is_empty() {
                 info!(schedule = %spec.id, runs = to_run.len(), "schedule fired");
             }

@@ -1,26 +1,39 @@
-//! Where checkpoints live: the [`Store`] trait and its implementations.
+//! Where runs live: the store traits and their implementations.
 //!
-//! A store keeps each run's [`Envelope`], a queue of tasks per task queue
-//! ("this run needs a worker"), leases that say which worker drives a run,
-//! and a bounded history per run. Its one write path for a run's data is
-//! [`Store::commit`]: one atomic write, accepted only from the worker that
-//! holds the current lease (the *fence*) and only on top of the sequence
-//! number that worker read (compare-and-set). So a transition is committed
-//! exactly once, even when two workers believe they own the run.
+//! A store keeps each run's record, a queue of tasks per task queue ("this
+//! run needs a worker"), leases that say which worker drives a run, timers,
+//! signal buffers, and a bounded history per run. It holds no policy: every
+//! change to a run is a [`Decision`] made by [`crate::core::decide`], which
+//! the store applies atomically under its [`Guard`] — the lease's fence and
+//! a compare-and-set on the record's `seq` — or refuses whole. So a
+//! transition is committed exactly once, even when two workers believe they
+//! own the run, and every store follows the same rules.
+//!
+//! The traits are split by concern, so a new backend implements the core
+//! first:
+//! - [`Store`]: what workers and clients need (create, poll, acquire,
+//!   apply, renew, load, history, wait);
+//! - [`ScheduleStore`]: cron schedules;
+//! - [`AdminStore`]: listing runs by index, deleting them (the `steadfast`
+//!   command and the console).
+//!
+//! [`crate::testing::conformance`] checks any implementation against the
+//! same scenarios.
 
+pub(crate) mod codec;
 mod memory;
-#[cfg(feature = "redis")]
+#[cfg(feature = "redis_disabled_for_now")]
 mod redis;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::envelope::{Envelope, HistoryEntry, Interrupt, SignalEntry, Status};
+use crate::core::{Decision, Guard, HistoryEntry, Interrupt, RunRecord, SignalEntry, Status};
 use crate::schedule::ScheduleSpec;
 
 pub use memory::MemoryStore;
-#[cfg(feature = "redis")]
+#[cfg(feature = "redis_disabled_for_now")]
 pub use redis::{Persistence, RedisStore, RedisStoreBuilder};
 
 /// A unit of work from a task queue: "run `workflow_id` needs a worker".
@@ -50,8 +63,8 @@ impl Task {
     }
 }
 
-/// The right to write one run's checkpoint, held by one worker until it
-/// expires or is released.
+/// The right to change one run, held by one worker until it expires or is
+/// released.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Lease {
@@ -59,7 +72,7 @@ pub struct Lease {
     pub workflow_id: String,
     /// The holder.
     pub worker: String,
-    /// Incremented by every acquisition: a commit under an older fence is
+    /// Incremented by every acquisition: a decision under an older fence is
     /// refused.
     pub fence: u64,
     /// The task the lease was taken for; acknowledged on release.
@@ -76,25 +89,56 @@ impl Lease {
             task,
         }
     }
+
+    /// The guard of a decision this lease's holder applies on top of
+    /// `seq` (`None`: a record whose `seq` does not read), keeping the
+    /// lease for `lease_for` if the decision keeps it.
+    pub fn guard(&self, seq: Option<u64>, lease_for: Duration) -> Guard {
+        Guard::Held {
+            worker: self.worker.clone(),
+            fence: self.fence,
+            seq,
+            receipt: self.task.receipt.clone(),
+            task_queue: self.task.queue.clone(),
+            lease_ms: u64::try_from(lease_for.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
 }
 
-/// What [`Store::acquire`] found.
+/// A stored record that does not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Unreadable {
+    /// What is wrong, naming the field.
+    pub reason: String,
+    /// The stored `seq`, if it reads.
+    pub seq: Option<u64>,
+}
+
+impl Unreadable {
+    /// A record that does not read; used by store implementations.
+    pub fn new(reason: String, seq: Option<u64>) -> Self {
+        Unreadable { reason, seq }
+    }
+}
+
+/// What [`Store::acquire_many`] found for one task.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Acquired {
-    /// The lease is ours. The envelope is `Err` with a reason when the
-    /// stored record cannot be read (hand-edited, written by other code):
-    /// the worker parks the run without touching its data.
-    Held(Lease, Result<Box<Envelope>, String>),
+    /// The lease is ours, with the record as read (with its buffered
+    /// signals), or why it does not read: the worker then parks it without
+    /// touching its data.
+    Held(Lease, Result<Box<RunRecord>, Unreadable>),
     /// Another worker holds a valid lease; it will finish the work.
     Busy,
-    /// The run has settled; nothing to do.
+    /// The run has settled or waits for an operator; nothing to do.
     Settled,
     /// No run with this id exists.
     Missing,
 }
 
-/// What [`Store::start`] did.
+/// What [`Store::create`] did.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Started {
@@ -102,131 +146,28 @@ pub enum Started {
     Created,
     /// A run with this id already exists (of this workflow type or another);
     /// nothing was changed.
-    Existing(Box<Envelope>),
+    Existing(Box<RunRecord>),
 }
 
-/// A transition to commit under a lease.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Commit<'a> {
-    /// The new checkpoint; its `seq` must be the stored `seq` plus one. Its
-    /// `interrupt` and `signals` are not written (they belong to senders).
-    /// Borrowed: a store copies what it keeps, the Redis store only encodes.
-    pub envelope: &'a Envelope,
-    /// What happened, for the history.
-    pub event: String,
-    /// Give up the lease and acknowledge the task (the run settled or waits
-    /// for something outside the worker).
-    pub release: bool,
-    /// The run now waits for this signal: if one is already buffered, keep
-    /// the lease instead of releasing, and return it.
-    pub await_signal: Option<String>,
-    /// Wake the run at this time (milliseconds since the Unix epoch): a
-    /// durable timer. Replaces any earlier timer of the run.
-    pub wake_at: Option<u64>,
-    /// The buffered signal (by nonce) this transition consumed.
-    pub consume_signal: Option<u64>,
-    /// After releasing, queue a task for the run on this queue (its activity
-    /// runs there, or the workflow's queue must pick an outcome up).
-    pub dispatch: Option<String>,
-    /// Clear this stop request, which the transition acted on (unless a
-    /// newer one replaced it meanwhile).
-    pub clear_interrupt: Option<Interrupt>,
-    /// The run continued as new: drop the history before this entry, and
-    /// store the new generation's input, number and patches (other commits
-    /// leave them as they are).
-    pub trim_history: bool,
-}
-
-impl<'a> Commit<'a> {
-    /// A commit; `release` gives up the lease.
-    pub fn new(envelope: &'a Envelope, event: String, release: bool) -> Self {
-        Commit {
-            envelope,
-            event,
-            release,
-            await_signal: None,
-            wake_at: None,
-            consume_signal: None,
-            dispatch: None,
-            clear_interrupt: None,
-            trim_history: false,
-        }
-    }
-}
-
-/// What a commit found, besides writing the checkpoint.
+/// What applying a decision found, besides doing it.
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
-pub struct Committed {
-    /// A stop requested from outside: the worker acts on it next.
+pub struct Applied {
+    /// The stop request stored after the decision (a new one a client sent
+    /// meanwhile): the worker acts on it next.
     pub interrupt: Option<Interrupt>,
-    /// The buffered signal the run waits for (the lease was kept).
+    /// The buffered signal the run waits for ([`Effect::AwaitSignal`]):
+    /// the lease was kept instead of released.
+    ///
+    /// [`Effect::AwaitSignal`]: crate::core::Effect::AwaitSignal
     pub signal: Option<SignalEntry>,
 }
 
-/// Why a message (a signal, a stop request) could not be delivered.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SendError {
-    /// No run has this id.
-    #[error("no run with id `{0}`")]
-    NotFound(String),
-    /// The run has settled; nothing reads messages any more.
-    #[error("run `{id}` has settled ({status}); it takes no more messages")]
-    Settled {
-        /// The run.
-        id: String,
-        /// Its final status.
-        status: Status,
-    },
-    /// The run's signal buffer is full: it is not consuming its signals.
-    #[error("run `{id}` already has {bound} signals waiting, its limit; it is not consuming them")]
-    BufferFull {
-        /// The run.
-        id: String,
-        /// The limit.
-        bound: usize,
-    },
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Why a run could not be resumed by [`Store::resume`].
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ResumeError {
-    /// No run has this id.
-    #[error("no run with id `{0}`")]
-    NotFound(String),
-    /// The run did not stop for an operator: only parked runs and failed
-    /// compensations wait to be resumed.
-    #[error(
-        "run `{id}` is {status}; only parked runs and failed compensations (compensation_failed) can be resumed"
-    )]
-    NotStopped {
-        /// The run.
-        id: String,
-        /// Its status.
-        status: Status,
-    },
-    /// The stored status is not one this code knows; fix the record first.
-    #[error(
-        "run `{id}` has status `{status}`, which this code does not know; fix the record first"
-    )]
-    UnknownStatus {
-        /// The run.
-        id: String,
-        /// The stored text.
-        status: String,
-    },
-    /// A worker holds a valid lease on the run: it is being driven.
-    #[error("a worker holds run `{0}`; wait for its lease to expire")]
-    Held(String),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
+impl Applied {
+    /// What applying found; used by store implementations.
+    pub fn new(interrupt: Option<Interrupt>, signal: Option<SignalEntry>) -> Self {
+        Applied { interrupt, signal }
+    }
 }
 
 /// Why a store operation failed.
@@ -234,27 +175,40 @@ pub enum ResumeError {
 #[non_exhaustive]
 pub enum StoreError {
     /// Another worker acquired the run since we did (our lease expired):
-    /// our commit was refused and nothing was written. The other worker
+    /// the decision was refused and nothing was written. The other worker
     /// carries on; drop the run.
-    #[error("lease on `{workflow_id}` was lost (fence {fence} is stale); the commit was refused")]
+    #[error("lease on `{workflow_id}` was lost (fence {fence} is stale); nothing was written")]
     Fenced {
         /// The run.
         workflow_id: String,
         /// Our (stale) fence.
         fence: u64,
     },
-    /// The stored sequence number is not the one the commit builds on: a
-    /// transition was committed since. Nothing was written.
+    /// The stored sequence number is not the one the decision builds on: a
+    /// transition was committed since. Nothing was written; read the run
+    /// again and decide again.
     #[error(
-        "run `{workflow_id}` is at seq {found}, the commit expected {expected}; the commit was refused"
+        "run `{workflow_id}` is at seq {found}, the decision expected {expected}; nothing was written"
     )]
     Stale {
         /// The run.
         workflow_id: String,
-        /// The seq the commit built on.
-        expected: u64,
+        /// The seq the decision built on.
+        expected: String,
         /// The seq found.
-        found: u64,
+        found: String,
+    },
+    /// A worker holds a valid lease on the run, and the decision is an
+    /// operator's: wait for the lease to be released or to expire.
+    #[error("a worker holds run `{0}`; try again once it releases it")]
+    Held(String),
+    /// The run's signal buffer is full: it is not consuming its signals.
+    #[error("run `{workflow_id}` already has {bound} signals waiting, its limit; it is not consuming them")]
+    BufferFull {
+        /// The run.
+        workflow_id: String,
+        /// The limit.
+        bound: u32,
     },
     /// The run does not exist.
     #[error("no run with id `{0}`")]
@@ -283,33 +237,15 @@ impl StoreError {
     }
 }
 
-/// The status a stopped run resumes with: back to unwinding if it was
-/// compensating (only then is its `ending` set), forward otherwise.
-fn resumed_status(unwinding: bool) -> Status {
-    if unwinding {
-        Status::Compensating
-    } else {
-        Status::Running
-    }
-}
-
-/// The history event of a resume.
-fn resumed_event(note: &str) -> String {
-    if note.is_empty() {
-        "resumed by an operator".to_owned()
-    } else {
-        format!("resumed by an operator: {note}")
-    }
-}
-
-/// Checkpoint storage. One implementation keeps everything in memory (tests,
-/// demos); the Redis one is durable and shared by many worker processes.
+/// Run storage: what workers and clients need. One implementation keeps
+/// everything in memory (tests, demos); the Redis one is durable and shared
+/// by many worker processes.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Creates run `envelope.id` and queues its first task, unless a run
-    /// with that id exists: then nothing changes and the existing envelope
-    /// is returned (the workflow id is the idempotency key).
-    async fn start(&self, envelope: Envelope) -> Result<Started, StoreError>;
+    /// Applies a run's creation ([`crate::core::create`]) unless a run with
+    /// its id exists: then nothing changes and the existing record is
+    /// returned (the workflow id is the idempotency key).
+    async fn create(&self, decision: &Decision) -> Result<Started, StoreError>;
 
     /// Waits up to `wait` for tasks on `queues`, returning at most `max`.
     /// A delivered task that is not acknowledged is delivered again once
@@ -322,72 +258,29 @@ pub trait Store: Send + Sync + 'static {
         wait: Duration,
     ) -> Result<Vec<Task>, StoreError>;
 
-    /// Takes the lease on the task's run for `lease_for` (refused while
-    /// another worker's lease is valid) and reads its envelope.
-    async fn acquire(
-        &self,
-        task: &Task,
-        worker: &str,
-        lease_for: Duration,
-    ) -> Result<Acquired, StoreError>;
-
-    /// Acquires the runs of a batch of tasks, one answer per task, in
-    /// order. Stores that can do it in one round trip override this.
+    /// Takes the leases on the runs of a batch of tasks for `lease_for`
+    /// (refused while another worker's lease is valid; each acquisition
+    /// increments the run's fence), and reads their records; one answer
+    /// per task, in order. A task whose run is missing, settled or held by
+    /// another worker is acknowledged (the holder's own task excepted).
     async fn acquire_many(
         &self,
         tasks: &[Task],
         worker: &str,
         lease_for: Duration,
-    ) -> Result<Vec<Acquired>, StoreError> {
-        let mut out = Vec::with_capacity(tasks.len());
-        for task in tasks {
-            out.push(self.acquire(task, worker, lease_for).await?);
-        }
-        Ok(out)
-    }
+    ) -> Result<Vec<Acquired>, StoreError>;
 
-    /// Commits one transition atomically: checks the fence and the sequence
-    /// number before writing anything, then writes the envelope, appends
-    /// the history entry, arms the run's timer, consumes a signal, and
-    /// extends or releases the lease as the commit says. Reports a stop
-    /// request and, for a run that waits for a signal, one that is buffered.
-    async fn commit(
-        &self,
-        lease: &Lease,
-        commit: Commit<'_>,
-        lease_for: Duration,
-    ) -> Result<Committed, StoreError>;
-
-    /// Parks a run whose record cannot be read or advanced: sets its status
-    /// to parked with `reason`, leaves every other field as it is, releases
-    /// the lease and acknowledges the task. Fenced like a commit.
-    async fn park(&self, lease: &Lease, reason: &str) -> Result<(), StoreError>;
-
-    /// Puts a run that stopped for an operator (parked, or a compensation
-    /// that failed for good) back to work, once its cause is fixed: a
-    /// parked run goes back to `compensating` if it was unwinding (its
-    /// `ending` is set) and to `running` otherwise; a failed compensation
-    /// goes back to `compensating` and runs again. The attempt count and the
-    /// reason are cleared (a fresh retry budget), one history entry records
-    /// `note`, and a task is queued. Returns the status the run resumed
-    /// with. Refused while a worker holds the run.
-    async fn resume(
+    /// Applies a decision to run `workflow_id` atomically: checks `guard` before writing
+    /// anything, then writes the record, appends the history entry and
+    /// carries out the effects in order. Refused whole with
+    /// [`StoreError::Fenced`], [`StoreError::Stale`], [`StoreError::Held`],
+    /// [`StoreError::NotFound`] or [`StoreError::BufferFull`].
+    async fn apply(
         &self,
         workflow_id: &str,
-        note: &str,
-        now_ms: u64,
-    ) -> Result<Status, ResumeError>;
-
-    /// Gives a lease up without a transition (the run waits for something
-    /// not yet there), acknowledging the task; with `dispatch`, queues a
-    /// task for the run on that queue; with `wake_at`, arms the run's timer.
-    /// Fenced.
-    async fn release(
-        &self,
-        lease: &Lease,
-        dispatch: Option<&str>,
-        wake_at: Option<u64>,
-    ) -> Result<(), StoreError>;
+        guard: &Guard,
+        decision: &Decision,
+    ) -> Result<Applied, StoreError>;
 
     /// Extends a held lease by `lease_for` (a long activity is running), and
     /// reports a stop request.
@@ -396,6 +289,9 @@ pub trait Store: Send + Sync + 'static {
         lease: &Lease,
         lease_for: Duration,
     ) -> Result<Option<Interrupt>, StoreError>;
+
+    /// Acknowledges a task that needs no work.
+    async fn ack(&self, task: &Task) -> Result<(), StoreError>;
 
     /// Moves timers due at `now_ms` of runs on `queues` to their task
     /// queues; returns how many fired.
@@ -406,28 +302,42 @@ pub trait Store: Send + Sync + 'static {
         max: usize,
     ) -> Result<usize, StoreError>;
 
-    /// Buffers a signal for a run (at most the run's own bound wait at
-    /// once, or `bound` for a run started without one) and wakes the run if
-    /// it waits for it.
-    async fn signal(
+    /// Reads a run, with its buffered signals. A parked record that does
+    /// not read is returned as far as it reads, with no phase to resume to;
+    /// any other record that does not read is [`StoreError::Corrupt`].
+    async fn load(&self, workflow_id: &str) -> Result<Option<RunRecord>, StoreError>;
+
+    /// Reads a run's history, oldest first.
+    async fn history(&self, workflow_id: &str) -> Result<Vec<HistoryEntry>, StoreError>;
+
+    /// Waits until the run has settled (or stopped for an operator) or
+    /// `timeout` passed, then returns its record as it is then (`None` if
+    /// the run does not exist). Does not poll in a busy loop.
+    async fn wait_settled(
         &self,
         workflow_id: &str,
-        signal: SignalEntry,
-        bound: usize,
-    ) -> Result<(), SendError>;
+        timeout: Duration,
+    ) -> Result<Option<RunRecord>, StoreError>;
 
-    /// Records a stop request for a run and wakes it.
-    async fn interrupt(&self, workflow_id: &str, interrupt: Interrupt) -> Result<(), SendError>;
+    /// The store's schedules, if it keeps them.
+    fn schedules(&self) -> Option<&dyn ScheduleStore> {
+        None
+    }
 
-    /// Queues a task for a run on its own queue (a child it waits for
-    /// settled). Does nothing for a run that is missing or settled.
-    async fn wake(&self, workflow_id: &str) -> Result<(), StoreError>;
+    /// The store's administration side, if it has one.
+    fn admin(&self) -> Option<&dyn AdminStore> {
+        None
+    }
+}
 
+/// Cron schedules: which workflow to start when.
+#[async_trait]
+pub trait ScheduleStore: Send + Sync {
     /// Creates or replaces a schedule; its next firing time is `spec.next_ms`.
     async fn put_schedule(&self, spec: ScheduleSpec) -> Result<(), StoreError>;
 
-    /// Every schedule.
-    async fn schedules(&self) -> Result<Vec<ScheduleSpec>, StoreError>;
+    /// Every schedule, by id.
+    async fn list_schedules(&self) -> Result<Vec<ScheduleSpec>, StoreError>;
 
     /// Schedules not paused whose next firing time is at or before `now_ms`.
     async fn due_schedules(&self, now_ms: u64, max: usize)
@@ -435,32 +345,60 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a schedule's progress if its next firing time is still
     /// `expected_next_ms` (so two workers never advance one firing twice);
-    /// returns whether it did.
+    /// returns whether it did. A pause made meanwhile is kept.
     async fn advance_schedule(
         &self,
         spec: &ScheduleSpec,
         expected_next_ms: u64,
     ) -> Result<bool, StoreError>;
 
+    /// Pauses or unpauses a schedule in one step; returns whether it exists.
+    async fn set_schedule_paused(&self, id: &str, paused: bool) -> Result<bool, StoreError>;
+
     /// Deletes a schedule; returns whether it existed.
     async fn delete_schedule(&self, id: &str) -> Result<bool, StoreError>;
+}
 
-    /// Acknowledges a task that needs no work (its run is settled, missing or
-    /// driven by another worker).
-    async fn ack(&self, task: &Task) -> Result<(), StoreError>;
+/// The indexes runs are listed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RunList {
+    /// Runs not settled, oldest first.
+    Active,
+    /// Parked runs and failed compensations, oldest first.
+    Attention,
+    /// Settled runs (until they expire), newest first.
+    Finished,
+}
 
-    /// Reads a run's envelope.
-    async fn load(&self, workflow_id: &str) -> Result<Option<Envelope>, StoreError>;
+/// Listing and removing runs, for operators' tools.
+#[async_trait]
+pub trait AdminStore: Send + Sync {
+    /// Ids of runs in an index, at most `limit`.
+    async fn list_runs(&self, list: RunList, limit: usize) -> Result<Vec<String>, StoreError>;
 
-    /// Reads a run's history, oldest first.
-    async fn history(&self, workflow_id: &str) -> Result<Vec<HistoryEntry>, StoreError>;
+    /// How many runs an index holds.
+    async fn count_runs(&self, list: RunList) -> Result<u64, StoreError>;
 
-    /// Waits until the run has settled or `timeout` passed, then returns its
-    /// envelope as it is then (`None` if the run does not exist). Does not
-    /// poll in a busy loop.
-    async fn wait_settled(
+    /// Deletes everything of a run: record, history, signal buffer, timer
+    /// and index entries (also what a record deleted by hand left). Tasks
+    /// already queued for it are dropped when delivered. Returns whether
+    /// anything was there.
+    async fn delete_run(&self, workflow_id: &str) -> Result<bool, StoreError>;
+
+    /// The raw fields of a run's record, as stored (for a record that does
+    /// not read, say).
+    async fn raw_record(
         &self,
         workflow_id: &str,
-        timeout: Duration,
-    ) -> Result<Option<Envelope>, StoreError>;
+    ) -> Result<Option<Vec<(String, String)>>, StoreError>;
+}
+
+/// Whether a status is one a run is listed under in `list`.
+pub fn listed_in(list: RunList, status: Status) -> bool {
+    match list {
+        RunList::Active => !status.is_settled(),
+        RunList::Attention => status.needs_attention(),
+        RunList::Finished => status.is_settled() && !status.needs_attention(),
+    }
 }

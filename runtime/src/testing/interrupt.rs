@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use crate::client::{Client, StartOptions};
 use crate::crash::{CrashPlan, CrashPoint};
-use crate::envelope::{Envelope, HistoryEntry, Status};
+use crate::core::{HistoryEntry, RunRecord, Status};
 use crate::store::Store;
 use crate::worker::{Worker, WorkerBuilder, WorkerError};
 use crate::workflow::Workflow;
@@ -44,12 +44,12 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
-    fn of(env: &Envelope, history: &[HistoryEntry]) -> Self {
+    fn of(record: &RunRecord, history: &[HistoryEntry]) -> Self {
         RunOutcome {
-            status: env.status,
-            output: env.output.clone(),
-            error: env.error.clone(),
-            reason: env.reason.clone(),
+            status: record.status(),
+            output: record.output().cloned(),
+            error: record.error().map(|(e, _)| e.clone()),
+            reason: record.reason(),
             transitions: history
                 .iter()
                 .map(|h| (h.seq, h.step.clone(), h.status, h.event.clone()))
@@ -169,10 +169,12 @@ where
             .await
             .map_err(|e| InterruptFailure::Setup(e.to_string()))?
             .ok_or_else(|| InterruptFailure::Setup(format!("run `{id}` vanished")))?;
-        if !env.status.is_settled() {
+        if !env.status().is_settled() {
             return Err(InterruptFailure::Setup(format!(
                 "run `{id}` did not settle within {:?} (status {}, step `{}`)",
-                self.settle_timeout, env.status, env.step
+                self.settle_timeout,
+                env.status(),
+                env.step()
             )));
         }
         let history = client

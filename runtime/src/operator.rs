@@ -1,0 +1,56 @@
+//! Messages to runs from outside a worker — signals, stop requests, an
+//! operator's resume or signal removal, a child waking its parent — as
+//! decisions: read the run, [`decide`], apply on top of the `seq` read;
+//! read and decide again when a worker committed meanwhile.
+
+use crate::core::{Guard, Input, Refusal, decide};
+use crate::store::{Applied, Store, StoreError};
+
+/// How often a message is decided again when the run keeps changing under
+/// it (a worker committing between the read and the write).
+const ATTEMPTS: u32 = 50;
+
+/// Why a message could not be delivered.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    NotFound,
+    Refused(Refusal),
+    Store(StoreError),
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+/// Decides `input` on run `id` as it is now, and applies the decision.
+pub(crate) async fn send(
+    store: &dyn Store,
+    id: &str,
+    input: Input,
+    now_ms: u64,
+) -> Result<Applied, Failure> {
+    let mut last = None;
+    for attempt in 0..ATTEMPTS {
+        let record = store.load(id).await?.ok_or(Failure::NotFound)?;
+        let decision = decide(&record, input.clone(), now_ms).map_err(Failure::Refused)?;
+        let guard = Guard::Current { seq: record.seq };
+        match store.apply(id, &guard, &decision).await {
+            Ok(applied) => return Ok(applied),
+            Err(StoreError::Stale { .. }) => {
+                // A worker committed meanwhile: look again, after a short,
+                // growing pause so a busy run lets us in.
+                let pause = std::time::Duration::from_millis(u64::from(attempt.min(20)));
+                tokio::time::sleep(pause).await;
+            }
+            Err(StoreError::NotFound(_)) => return Err(Failure::NotFound),
+            Err(e) => return Err(e.into()),
+        }
+        last = Some(record.seq);
+    }
+    Err(Failure::Store(StoreError::Backend(format!(
+        "run `{id}` kept changing while a message to it was decided ({ATTEMPTS} tries, last at seq {}); try again",
+        last.unwrap_or_default()
+    ))))
+}
