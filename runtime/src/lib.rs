@@ -48,7 +48,7 @@ pub use store::{
     Acquired, AdminStore, Applied, Lease, MemoryStore, RunList, ScheduleStore, Started, Store,
     StoreError, Task, Unreadable,
 };
-#[cfg(feature = "redis_disabled_for_now")]
+#[cfg(feature = "redis")]
 pub use store::{Persistence, RedisStore, RedisStoreBuilder};
 pub use worker::{Worker, WorkerBuilder, WorkerError, WorkerHandle};
 pub use workflow::{

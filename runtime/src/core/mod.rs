@@ -36,4 +36,3 @@ pub use record::{
     CompensationEntry, Ending, HistoryEntry, Interrupt, Outcome, ParkKind, Phase, RunRecord,
     SignalEntry, StateSnapshot, Status, Wait, Work,
 };
-pub(crate) use record::utc_millis;

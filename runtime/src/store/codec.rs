@@ -688,17 +688,6 @@ pub(crate) fn parse_history(fields: &Fields) -> Result<HistoryEntry, String> {
     ))
 }
 
-/// A history entry's fields, in the order they are stored.
-pub(crate) fn history_fields(entry: &HistoryEntry) -> [(&'static str, String); 5] {
-    [
-        ("seq", entry.seq.to_string()),
-        ("step", entry.step.clone()),
-        ("status", entry.status.as_str().to_owned()),
-        ("event", entry.event.clone()),
-        ("at", entry.at_ms.to_string()),
-    ]
-}
-
 #[cfg(test)]
 #[path = "codec_tests.rs"]
 mod tests;

@@ -22,18 +22,18 @@
 
 pub(crate) mod codec;
 mod memory;
-#[cfg(feature = "redis_disabled_for_now")]
+#[cfg(feature = "redis")]
 mod redis;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::core::{Decision, Guard, HistoryEntry, Interrupt, RunRecord, SignalEntry, Status};
+use crate::core::{Decision, Guard, HistoryEntry, Interrupt, RunRecord, SignalEntry};
 use crate::schedule::ScheduleSpec;
 
 pub use memory::MemoryStore;
-#[cfg(feature = "redis_disabled_for_now")]
+#[cfg(feature = "redis")]
 pub use redis::{Persistence, RedisStore, RedisStoreBuilder};
 
 /// A unit of work from a task queue: "run `workflow_id` needs a worker".
@@ -392,13 +392,4 @@ pub trait AdminStore: Send + Sync {
         &self,
         workflow_id: &str,
     ) -> Result<Option<Vec<(String, String)>>, StoreError>;
-}
-
-/// Whether a status is one a run is listed under in `list`.
-pub fn listed_in(list: RunList, status: Status) -> bool {
-    match list {
-        RunList::Active => !status.is_settled(),
-        RunList::Attention => status.needs_attention(),
-        RunList::Finished => status.is_settled() && !status.needs_attention(),
-    }
 }

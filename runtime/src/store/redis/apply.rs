@@ -1,0 +1,355 @@
+//! A decision as one call of the apply script: its effects rendered by
+//! name into a small JSON document (with the keys and texts Redis needs),
+//! the record's fields as arguments after it, and the typed reply.
+
+use std::collections::HashMap;
+
+use redis::Value;
+use serde::{Deserialize, Serialize};
+
+use super::keys::Keys;
+use super::reply::{store_error, text};
+use super::{GROUP, RedisStore};
+use crate::core::{Decision, Effect, Guard, Interrupt, Notice, RunIndex, RunRecord, Write};
+use crate::store::codec;
+use crate::store::{Applied, StoreError};
+
+/// The decision as the script reads it.
+#[derive(Serialize)]
+struct Document<'a> {
+    id: &'a str,
+    guard: LuaGuard<'a>,
+    pairs: usize,
+    delete: Vec<&'static str>,
+    history: Option<LuaHistory>,
+    history_max: u64,
+    group: &'static str,
+    retention_ms: u64,
+    channel: String,
+    effects: Vec<LuaEffect<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum LuaGuard<'a> {
+    Absent,
+    Held {
+        worker: &'a str,
+        fence: String,
+        /// Empty: unchecked.
+        seq: String,
+        receipt: &'a str,
+        lease_ms: u64,
+    },
+    Current {
+        seq: String,
+        exclusive: bool,
+    },
+}
+
+#[derive(Serialize)]
+struct LuaHistory {
+    seq: String,
+    step: String,
+    status: &'static str,
+    event: String,
+    at: String,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum LuaEffect<'a> {
+    KeepLease,
+    Release,
+    /// `stream` is an index into KEYS.
+    Dispatch {
+        stream: usize,
+    },
+    ArmTimer {
+        member: String,
+        at: u64,
+    },
+    ClearTimer {
+        member: String,
+    },
+    AwaitSignal {
+        name: &'a str,
+    },
+    ConsumeSignal {
+        nonce: u64,
+    },
+    AppendSignal {
+        entry: String,
+        bound: u32,
+    },
+    DropSignals,
+    SetInterrupt {
+        value: String,
+    },
+    ClearInterrupt {
+        kind: &'static str,
+        reason: &'a str,
+    },
+    TrimHistory,
+    Index {
+        index: &'static str,
+        score: u64,
+    },
+    Expire,
+    Publish {
+        message: String,
+    },
+}
+
+/// The script's answer.
+#[derive(Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+enum Reply {
+    Applied { interrupt: String, signal: String },
+    Exists { fields: Vec<String> },
+    Missing,
+    Fenced,
+    Stale { found: String },
+    Held,
+    Full { bound: u32 },
+}
+
+/// What applying came to: done, or the existing run of a creation.
+pub(super) enum Outcome {
+    Applied(Applied),
+    Exists(HashMap<String, String>),
+}
+
+/// A run's member in its shard's timer set: `<queue>\n<id>`.
+pub(super) fn timer_member(queue: &str, id: &str) -> String {
+    format!("{queue}\n{id}")
+}
+
+/// What the apply of a settling run publishes: its id and, when small, the
+/// settled record itself, so that a waiting client needs no read.
+fn settled_message(id: &str, record: Option<&RunRecord>) -> String {
+    const INLINE_LIMIT: usize = 16 * 1024;
+    match record.map(serde_json::to_string) {
+        Some(Ok(json)) if json.len() <= INLINE_LIMIT => format!("{id}\n{json}"),
+        _ => id.to_owned(),
+    }
+}
+
+fn index_name(index: RunIndex) -> &'static str {
+    match index {
+        RunIndex::Active => "active",
+        RunIndex::Done => "done",
+        RunIndex::Attention => "attention",
+    }
+}
+
+fn interrupt_parts(i: &Interrupt) -> (&'static str, &str) {
+    match i {
+        Interrupt::Cancel { reason } => ("cancel", reason),
+        Interrupt::Terminate { reason } => ("terminate", reason),
+    }
+}
+
+impl RedisStore {
+    /// Applies `decision` to run `id` in one script call.
+    pub(super) async fn apply_decision(
+        &self,
+        id: &str,
+        guard: &Guard,
+        decision: &Decision,
+    ) -> Result<Outcome, StoreError> {
+        let keys: &Keys = &self.inner.keys;
+        let shard = keys.shard_of(id);
+        let (pairs, delete) = match (&decision.write, guard) {
+            (Write::Record(r), Guard::Absent) => (codec::creation_fields(r), Vec::new()),
+            (Write::Record(r), _) => codec::transition_fields(r, decision.new_generation()),
+            (
+                Write::ParkUnreadable {
+                    reason,
+                    seq,
+                    updated_at_ms,
+                },
+                _,
+            ) => (
+                codec::unreadable_park_fields(reason, *seq, *updated_at_ms),
+                Vec::new(),
+            ),
+            (Write::Nothing, _) => (Vec::new(), Vec::new()),
+        };
+        let lua_guard = match guard {
+            Guard::Absent => LuaGuard::Absent,
+            Guard::Held {
+                worker,
+                fence,
+                seq,
+                receipt,
+                lease_ms,
+                ..
+            } => LuaGuard::Held {
+                worker,
+                fence: fence.to_string(),
+                seq: seq.map(|s| s.to_string()).unwrap_or_default(),
+                receipt,
+                lease_ms: *lease_ms,
+            },
+            Guard::Current { seq } => LuaGuard::Current {
+                seq: seq.to_string(),
+                exclusive: decision.exclusive,
+            },
+        };
+        let task_stream = match guard {
+            Guard::Held { task_queue, .. } => keys.tasks_of(id, task_queue),
+            _ => keys.history(id),
+        };
+        let mut streams: Vec<String> = Vec::new();
+        let mut effects = Vec::with_capacity(decision.effects.len());
+        for effect in &decision.effects {
+            effects.push(match effect {
+                Effect::KeepLease => LuaEffect::KeepLease,
+                Effect::Release => LuaEffect::Release,
+                Effect::Dispatch { queue } => {
+                    let key = keys.tasks_of(id, queue);
+                    let at = match streams.iter().position(|s| *s == key) {
+                        Some(i) => i,
+                        None => {
+                            streams.push(key);
+                            streams.len() - 1
+                        }
+                    };
+                    LuaEffect::Dispatch { stream: 9 + at }
+                }
+                Effect::ArmTimer { queue, at_ms } => LuaEffect::ArmTimer {
+                    member: timer_member(queue, id),
+                    at: *at_ms,
+                },
+                Effect::ClearTimer { queue } => LuaEffect::ClearTimer {
+                    member: timer_member(queue, id),
+                },
+                Effect::AwaitSignal { name } => LuaEffect::AwaitSignal { name },
+                Effect::ConsumeSignal { nonce } => LuaEffect::ConsumeSignal { nonce: *nonce },
+                Effect::AppendSignal { signal, bound } => LuaEffect::AppendSignal {
+                    entry: codec::signal_entry(signal),
+                    bound: *bound,
+                },
+                Effect::DropSignals => LuaEffect::DropSignals,
+                Effect::SetInterrupt { interrupt } => LuaEffect::SetInterrupt {
+                    value: serde_json::to_string(interrupt)
+                        .map_err(|e| StoreError::Backend(e.to_string()))?,
+                },
+                Effect::ClearInterrupt { interrupt } => {
+                    let (kind, reason) = interrupt_parts(interrupt);
+                    LuaEffect::ClearInterrupt { kind, reason }
+                }
+                Effect::TrimHistory => LuaEffect::TrimHistory,
+                Effect::Index { index, score_ms } => LuaEffect::Index {
+                    index: index_name(*index),
+                    score: *score_ms,
+                },
+                Effect::Expire => LuaEffect::Expire,
+                Effect::Publish { notice } => LuaEffect::Publish {
+                    message: match notice {
+                        Notice::Settled => settled_message(id, decision.record()),
+                        Notice::Resumed => format!("{id}\n{}", super::waiters::RESUMED),
+                    },
+                },
+            });
+        }
+        let document = Document {
+            id,
+            guard: lua_guard,
+            pairs: pairs.len(),
+            delete,
+            history: decision.history.as_ref().map(|h| LuaHistory {
+                seq: h.seq.to_string(),
+                step: h.step.clone(),
+                status: h.status.as_str(),
+                event: h.event.clone(),
+                at: h.at_ms.to_string(),
+            }),
+            history_max: self.inner.history_len,
+            group: GROUP,
+            retention_ms: super::reply::millis(self.inner.retention),
+            channel: keys.settled_channel(shard),
+            effects,
+        };
+        let header =
+            serde_json::to_string(&document).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let mut invocation = self.inner.scripts.apply.prepare_invoke();
+        invocation
+            .key(keys.run(id))
+            .key(keys.history(id))
+            .key(keys.signals(id))
+            .key(keys.timers(shard))
+            .key(keys.active(shard))
+            .key(keys.done(shard))
+            .key(keys.attention(shard))
+            .key(task_stream);
+        for s in &streams {
+            invocation.key(s);
+        }
+        invocation.arg(header);
+        for (field, value) in &pairs {
+            invocation.arg(field).arg(value);
+        }
+        let mut conn = self.inner.conn.clone();
+        let raw: Value = invocation
+            .invoke_async(self.counted(&mut conn))
+            .await
+            .map_err(store_error)?;
+        let raw = text(raw);
+        let reply: Reply = serde_json::from_str(&raw).map_err(|e| {
+            StoreError::Backend(format!("unexpected reply to apply ({e}): {raw}"))
+        })?;
+        let corrupt = |reason: String| StoreError::Corrupt {
+            workflow_id: id.to_owned(),
+            reason,
+        };
+        match reply {
+            Reply::Applied { interrupt, signal } => {
+                let interrupt = if interrupt.is_empty() {
+                    None
+                } else {
+                    Some(serde_json::from_str(&interrupt).map_err(|e| {
+                        corrupt(format!("field `interrupt` does not decode: {e}"))
+                    })?)
+                };
+                let signal = if signal.is_empty() {
+                    None
+                } else {
+                    codec::parse_signals(&[signal]).map_err(corrupt)?.pop()
+                };
+                Ok(Outcome::Applied(Applied::new(interrupt, signal)))
+            }
+            Reply::Exists { fields } => {
+                let mut map = HashMap::with_capacity(fields.len() / 2);
+                let mut it = fields.into_iter();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    map.insert(k, v);
+                }
+                Ok(Outcome::Exists(map))
+            }
+            Reply::Missing => Err(StoreError::NotFound(id.to_owned())),
+            Reply::Fenced => Err(StoreError::Fenced {
+                workflow_id: id.to_owned(),
+                fence: match guard {
+                    Guard::Held { fence, .. } => *fence,
+                    _ => 0,
+                },
+            }),
+            Reply::Stale { found } => Err(StoreError::Stale {
+                workflow_id: id.to_owned(),
+                expected: match guard {
+                    Guard::Held { seq, .. } => seq.map(|s| s.to_string()).unwrap_or_default(),
+                    Guard::Current { seq } => seq.to_string(),
+                    Guard::Absent => String::new(),
+                },
+                found,
+            }),
+            Reply::Held => Err(StoreError::Held(id.to_owned())),
+            Reply::Full { bound } => Err(StoreError::BufferFull {
+                workflow_id: id.to_owned(),
+                bound,
+            }),
+        }
+    }
+}

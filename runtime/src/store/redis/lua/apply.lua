@@ -1,0 +1,176 @@
+-- Applies one decision of the core (`crate::core::decide`) to one run:
+-- checks its guard before the first write (a script cannot roll back),
+-- then writes the record's fields, appends the history entry and carries
+-- out the named effects in order. It holds no policy: what to do comes
+-- from the decision; this only knows how to do it in Redis.
+--
+-- KEYS: 1 run hash, 2 history stream, 3 signal list, 4 timers, 5 active,
+--       6 done, 7 attention, 8 the stream of the task the lease was taken
+--       for, 9.. streams effects dispatch to (named by index)
+-- ARGV: 1 the decision as JSON (below), 2.. field/value pairs to write
+--
+-- The decision: {id, guard, pairs, delete, history, history_max, group,
+-- retention_ms, channel, effects}. guard.kind is `absent`, `held`
+-- ({worker, fence, seq, receipt, lease_ms}; seq '' = unchecked) or
+-- `current` ({seq, exclusive}). Each effect has an `op`.
+--
+-- The reply is JSON: {"outcome": "applied", "interrupt": .., "signal": ..}
+-- or a refusal: `exists` (with the fields), `missing`, `fenced`, `stale`
+-- (with the seq found), `held`, `full` (with the bound).
+local d = cjson.decode(ARGV[1])
+local run = KEYS[1]
+local g = d.guard
+local function reply(t) return cjson.encode(t) end
+
+if g.kind == 'absent' then
+  if redis.call('EXISTS', run) == 1 then
+    return reply({outcome = 'exists', fields = redis.call('HGETALL', run)})
+  end
+else
+  local cur = redis.call('HMGET', run, 'fence', 'lease_owner', 'seq', 'lease_until')
+  if not cur[3] and redis.call('EXISTS', run) == 0 then
+    return reply({outcome = 'missing'})
+  end
+  if g.kind == 'held' then
+    if cur[1] ~= g.fence or cur[2] ~= g.worker then
+      return reply({outcome = 'fenced'})
+    end
+    if g.seq ~= '' and cur[3] ~= g.seq then
+      return reply({outcome = 'stale', found = cur[3] or ''})
+    end
+  elseif g.kind == 'current' then
+    if cur[3] ~= g.seq then
+      return reply({outcome = 'stale', found = cur[3] or ''})
+    end
+    if g.exclusive and cur[2] and tonumber(cur[4] or '0') > now_ms() then
+      return reply({outcome = 'held'})
+    end
+  else
+    return redis.error_reply('unknown guard kind ' .. tostring(g.kind))
+  end
+end
+
+-- Everything that can refuse the decision is checked before any write: an
+-- effect this script does not know, a full signal buffer.
+local known = {
+  keep_lease = true, release = true, dispatch = true, arm_timer = true, clear_timer = true,
+  await_signal = true, consume_signal = true, append_signal = true, drop_signals = true,
+  set_interrupt = true, clear_interrupt = true, trim_history = true, index = true,
+  expire = true, publish = true,
+}
+for _, e in ipairs(d.effects) do
+  if not known[e.op] then
+    return redis.error_reply('unknown effect ' .. tostring(e.op) .. '; nothing was written')
+  end
+  if e.op == 'append_signal' and redis.call('LLEN', KEYS[3]) >= e.bound then
+    return reply({outcome = 'full', bound = e.bound})
+  end
+end
+
+-- Signals first: what the run waits for is looked up after this decision's
+-- own consumption. Entries are matched by their decoded fields.
+local buffered = nil
+local trim = false
+for _, e in ipairs(d.effects) do
+  if e.op == 'consume_signal' then
+    for _, raw in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
+      local ok, s = pcall(cjson.decode, raw)
+      if ok and type(s) == 'table' and s.nonce == e.nonce then
+        redis.call('LREM', KEYS[3], 1, raw)
+        break
+      end
+    end
+  elseif e.op == 'append_signal' then
+    redis.call('RPUSH', KEYS[3], e.entry)
+  elseif e.op == 'await_signal' then
+    for _, raw in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
+      local ok, s = pcall(cjson.decode, raw)
+      if ok and type(s) == 'table' and s.name == e.name then
+        buffered = raw
+        break
+      end
+    end
+  elseif e.op == 'trim_history' then
+    trim = true
+  end
+end
+
+if d.pairs > 0 then
+  redis.call('HSET', run, unpack(ARGV, 2, 1 + 2 * d.pairs))
+end
+if #d.delete > 0 then
+  redis.call('HDEL', run, unpack(d.delete))
+end
+if trim then
+  redis.call('DEL', KEYS[2])
+end
+if type(d.history) == 'table' then
+  local h = d.history
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', d.history_max, '*',
+    'seq', h.seq, 'step', h.step, 'status', h.status, 'event', h.event, 'at', h.at)
+end
+
+local function keep_lease()
+  redis.call('HSET', run, 'lease_until', tostring(now_ms() + g.lease_ms))
+end
+local indexes = {active = KEYS[5], done = KEYS[6], attention = KEYS[7]}
+
+for _, e in ipairs(d.effects) do
+  local op = e.op
+  if op == 'keep_lease' then
+    keep_lease()
+  elseif op == 'release' then
+    if buffered then
+      keep_lease()
+    else
+      redis.call('HDEL', run, 'lease_owner', 'lease_until', 'lease_receipt')
+      if g.kind == 'held' then
+        drop_task(KEYS[8], d.group, g.receipt)
+      end
+    end
+  elseif op == 'dispatch' then
+    redis.call('XADD', KEYS[e.stream], '*', 'id', d.id)
+  elseif op == 'arm_timer' then
+    if not buffered then
+      redis.call('ZADD', KEYS[4], e.at, e.member)
+    end
+  elseif op == 'clear_timer' then
+    redis.call('ZREM', KEYS[4], e.member)
+  elseif op == 'drop_signals' then
+    redis.call('DEL', KEYS[3])
+  elseif op == 'set_interrupt' then
+    redis.call('HSET', run, 'interrupt', e.value)
+  elseif op == 'clear_interrupt' then
+    local stored = redis.call('HGET', run, 'interrupt')
+    if stored then
+      local ok, i = pcall(cjson.decode, stored)
+      if ok and type(i) == 'table' and i.kind == e.kind and i.reason == e.reason then
+        redis.call('HDEL', run, 'interrupt')
+      end
+    end
+  elseif op == 'index' then
+    for name, key in pairs(indexes) do
+      if name == e.index then
+        redis.call('ZADD', key, e.score, d.id)
+      else
+        redis.call('ZREM', key, d.id)
+      end
+    end
+  elseif op == 'expire' then
+    local retention = d.retention_ms
+    if retention > 0 then
+      redis.call('PEXPIRE', run, retention)
+      redis.call('PEXPIRE', KEYS[2], retention)
+      redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now_ms() - retention)
+    end
+  elseif op == 'publish' then
+    redis.call('PUBLISH', d.channel, e.message)
+  end
+  -- await_signal, consume_signal, append_signal, trim_history: done above.
+end
+
+return reply({
+  outcome = 'applied',
+  interrupt = redis.call('HGET', run, 'interrupt') or '',
+  signal = buffered or '',
+})
