@@ -21,8 +21,9 @@ use std::time::{Duration, Instant};
 
 use redis_server::{Durability, RedisServer};
 use serde::{Deserialize, Serialize};
+use steadfast::core::{Cause, Command, Input, StepOutcome, Work, decide};
 use steadfast::prelude::*;
-use steadfast::{Acquired, Commit, RedisStore, Store};
+use steadfast::{Acquired, RedisStore, Store};
 
 /// The saga's error.
 #[derive(Debug, Clone, Serialize, Deserialize, thiserror::Error)]
@@ -292,11 +293,15 @@ async fn commit_limit(server: &RedisServer, in_flight: usize, duration: Duration
             .await
             .expect("polls")
         {
-            if let Acquired::Held(lease, Ok(env)) = store
-                .acquire(&task, "limit", Duration::from_secs(60))
+            let acquired = store
+                .acquire_many(
+                    std::slice::from_ref(&task),
+                    "limit",
+                    Duration::from_secs(60),
+                )
                 .await
-                .expect("acquires")
-            {
+                .expect("acquires");
+            if let Some(Acquired::Held(lease, Ok(env))) = acquired.into_iter().next() {
                 held.push((lease, *env));
             }
         }
@@ -309,13 +314,43 @@ async fn commit_limit(server: &RedisServer, in_flight: usize, duration: Duration
         tasks.spawn(async move {
             let mut n = 0u64;
             while Instant::now() < deadline {
-                env.seq += 1;
-                env.updated_at_ms += 1;
-                let commit = Commit::new(&env, "limit".to_owned(), false);
+                // A typical transition: an activity completed, the next one
+                // is pending, the lease is kept.
+                let cause = match env.work() {
+                    Some(Work::Start) => Cause::Started,
+                    _ => Cause::ActivitySucceeded {
+                        outcome: serde_json::json!({"Ok": "pay-1"}),
+                        compensation: None,
+                    },
+                };
+                let state = env
+                    .phase
+                    .state()
+                    .cloned()
+                    .expect("a running run has a state");
+                let input = Input::Stepped {
+                    cause,
+                    step: StepOutcome::Suspend {
+                        step: state.step.clone(),
+                        fingerprint: state.fingerprint.clone(),
+                        json: state.json.clone(),
+                        command: Command::Activity {
+                            activity: "ship".into(),
+                            input: serde_json::json!({"order_id": env.id}),
+                            queue: None,
+                        },
+                    },
+                    queries: env.queries.clone(),
+                };
+                let decision = decide(&env, input, env.updated_at_ms + 1).expect("decides");
+                let guard = lease.guard(Some(env.seq), Duration::from_secs(60));
                 store
-                    .commit(&lease, commit, Duration::from_secs(60))
+                    .apply(&lease.workflow_id, &guard, &decision)
                     .await
-                    .expect("commits");
+                    .expect("applies");
+                if let Some(next) = decision.record() {
+                    env = next.clone();
+                }
                 n += 1;
             }
             n

@@ -17,7 +17,7 @@ use std::time::Duration;
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 use steadfast::prelude::*;
-use steadfast::{Pending, RedisStore, Store};
+use steadfast::{RedisStore, Store, Work};
 
 /// What the demo's activities can answer.
 #[derive(Debug, Clone, Serialize, Deserialize, thiserror::Error)]
@@ -151,7 +151,7 @@ async fn wait_for_step(
 ) -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..200 {
         if let Some(env) = store.load(id).await? {
-            if env.step == step {
+            if env.step() == step {
                 return Ok(());
             }
         }
@@ -205,10 +205,17 @@ async fn demo(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     println!("the checkpoint in Redis ({}):", store.run_key(&id));
     println!(
         "  status {}, seq {}, step {}",
-        env.status, env.seq, env.step
+        env.status(),
+        env.seq,
+        env.step()
     );
-    println!("  state   {}", env.state);
-    if let Some(Pending::Activity { activity, key, .. }) = &env.pending {
+    println!(
+        "  state   {}",
+        env.phase
+            .state()
+            .map_or(serde_json::Value::Null, |s| s.json.clone())
+    );
+    if let Some(Work::Activity { activity, key, .. }) = env.work() {
         println!("  pending {activity}, idempotency key {key}");
     }
     println!("  compensations waiting: {}", env.compensations.len());

@@ -306,7 +306,7 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         );
     }
     let env = run.describe().await?;
-    println!("\nfinal status: {}", env.status);
+    println!("\nfinal status: {}", env.status());
     let code = match result {
         Ok(summary) => {
             println!("result: {summary}");
@@ -322,7 +322,7 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         }
     };
     worker.shutdown().await?;
-    if env.status == Status::CompensationFailed {
+    if env.status() == Status::CompensationFailed {
         println!("compensations still to run: {}", env.compensations.len());
     }
     if args.store == StoreKind::Redis {
@@ -337,7 +337,7 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         println!("  redis-cli -p {port} XRANGE 'steadfast:{{s0}}:hist:{order_id}' - +");
         println!("or with the steadfast command:");
         println!("  cargo run -p steadfast-cli -- show {order_id}");
-        if env.status == Status::CompensationFailed {
+        if env.status() == Status::CompensationFailed {
             println!(
                 "  cargo run -p steadfast-cli -- resume {order_id} --note \"refund fixed\"   # runs the refund again; a worker finishes it"
             );

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use steadfast::prelude::*;
-use steadfast::{Clock, ManualClock, Pending};
+use steadfast::{Clock, ManualClock, Wait};
 
 mod common;
 
@@ -88,13 +88,13 @@ async fn run(args: Args) -> common::Outcome {
         .await?;
     let env = loop {
         let env = run.describe().await?;
-        if matches!(env.pending, Some(Pending::Timer { .. })) {
+        if matches!(env.wait(), Some(Wait::Timer { .. })) {
             break env;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     first.shutdown().await?;
-    let Some(Pending::Timer { until_ms, .. }) = env.pending else {
+    let Some(Wait::Timer { until_ms, .. }) = env.wait().cloned() else {
         return Err("the run is not sleeping".into());
     };
     println!(
@@ -126,7 +126,7 @@ async fn run(args: Args) -> common::Outcome {
     second.shutdown().await?;
     println!(
         "\nfinal status: {}; status query: {:?}",
-        run.describe().await?.status,
+        run.describe().await?.status(),
         run.query::<String>("status").await?
     );
     Ok(ExitCode::SUCCESS)

@@ -113,7 +113,7 @@ async fn run(args: Args) -> common::Outcome {
         println!(
             "firing at {}: run {id} {}{}",
             common::show_time(next),
-            env.status,
+            env.status(),
             if existed {
                 " (it existed already: a firing starts one run, ever)"
             } else {
@@ -157,10 +157,10 @@ async fn wait_settled(
     id: &str,
     clock: &ManualClock,
     due: u64,
-) -> Result<steadfast::Envelope, Box<dyn std::error::Error>> {
+) -> Result<steadfast::RunRecord, Box<dyn std::error::Error>> {
     loop {
         if let Some(env) = client.describe(id).await? {
-            if env.status != Status::Running {
+            if env.status() != Status::Running {
                 return Ok(env);
             }
         }

@@ -9,6 +9,7 @@ mod support;
 use std::collections::{BTreeMap, HashMap};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use steadfast::AdminStore as _;
 
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
@@ -272,7 +273,10 @@ async fn start_orders(client: &Client, count: usize, rng: &mut Lcg) -> BTreeMap<
 async fn wait_all_settled(store: &RedisStore, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     loop {
-        let active = store.active_runs().await.expect("lists active runs");
+        let active = store
+            .list_runs(steadfast::RunList::Active, usize::MAX)
+            .await
+            .expect("lists active runs");
         if active.is_empty() {
             return;
         }
@@ -316,7 +320,7 @@ async fn verify(store: &RedisStore, log_url: &str, expected: &BTreeMap<String, E
         } else {
             Status::Completed
         };
-        assert_eq!(env.status, want, "{id}: {:?}", env.reason);
+        assert_eq!(env.status(), want, "{id}: {:?}", env.reason());
 
         // A clean history: one entry per transition, in order, settled once.
         let history = store.history(id).await.expect("history");
@@ -389,7 +393,11 @@ async fn sigkilled_workers_lose_nothing_and_repeat_nothing() {
         let mut worker = spawn_worker(&url);
         let pause = Duration::from_millis(400 + rng.next(800));
         tokio::time::sleep(pause).await;
-        let active = store.active_runs().await.expect("lists").len();
+        let active = store
+            .list_runs(steadfast::RunList::Active, usize::MAX)
+            .await
+            .expect("lists")
+            .len();
         if active > 0 && kills < 6 {
             worker.kill().expect("SIGKILL");
             worker.wait().expect("reaped");
@@ -438,9 +446,13 @@ async fn a_redis_restart_loses_nothing_acknowledged() {
     let mut acknowledged = Vec::new();
     for id in expected.keys() {
         let env = store.load(id).await.expect("loads").expect("exists");
-        acknowledged.push((id.clone(), env.seq, env.status, env.updated_at_ms));
+        acknowledged.push((id.clone(), env.seq, env.status(), env.updated_at_ms));
     }
-    let before = store.active_runs().await.expect("lists").len();
+    let before = store
+        .list_runs(steadfast::RunList::Active, usize::MAX)
+        .await
+        .expect("lists")
+        .len();
     assert!(before > 0, "the restart must land mid-run");
     server.kill();
     println!("Redis killed with {before} runs active");

@@ -126,7 +126,7 @@ async fn compensations_run_newest_first_with_their_arguments() {
         vec!["cancel ada 200", "undo r-c", "undo r-b", "undo r-a"]
     );
     let env = run.describe().await.expect("describes");
-    assert_eq!(env.status, Status::Failed);
+    assert_eq!(env.status(), Status::Failed);
     assert!(env.compensations.is_empty());
     h.stop().await;
 }
@@ -163,7 +163,7 @@ async fn a_failing_compensation_parks_the_run_with_what_is_left() {
         other => panic!("expected a failed compensation, got {other:?}"),
     }
     let env = run.describe().await.expect("describes");
-    assert_eq!(env.status, Status::CompensationFailed);
+    assert_eq!(env.status(), Status::CompensationFailed);
     // `undo r-c` and `cancel` ran; `undo r-sticky` failed twice; `undo r-a` waits.
     let steps: Vec<&str> = env.compensations.iter().map(|c| c.step.as_str()).collect();
     assert_eq!(steps, vec!["reserve#0", "reserve#0"]);
@@ -207,8 +207,8 @@ async fn a_panicking_workflow_is_parked_with_its_data() {
         other => panic!("expected a parked run, got {other:?}"),
     }
     let env = run.describe().await.expect("describes");
-    assert_eq!(env.status, Status::Parked);
-    assert_eq!(env.step, "note#0", "the last good checkpoint is kept");
+    assert_eq!(env.status(), Status::Parked);
+    assert_eq!(env.step(), "note#0", "the last good checkpoint is kept");
     h.stop().await;
 }
 
@@ -270,8 +270,8 @@ async fn a_state_that_no_longer_decodes_parks_only_that_run() {
     }
     let env = store.load("bad").await.expect("loads").expect("exists");
     assert_eq!(
-        env.state,
-        serde_json::json!({"start": {"n": "not a number"}}),
+        env.phase.state().map(|s| s.json.clone()),
+        Some(serde_json::json!({"start": {"n": "not a number"}})),
         "data untouched"
     );
     let good = client.handle::<branchy>("good");

@@ -23,7 +23,7 @@ support::lifecycle_scenarios::every_scenario!(on_redis);
 
 use std::time::Duration;
 
-use steadfast::{Pending, RunError, Status};
+use steadfast::{RunError, Status, Wait};
 use support::lifecycle::*;
 use support::redis_server::Durability;
 
@@ -44,11 +44,11 @@ async fn waits_survive_a_redis_restart() {
         .await
         .expect("starts");
     rig.wait_for("r-restart", "its timer", |e| {
-        matches!(e.pending, Some(Pending::Timer { .. }))
+        matches!(e.wait(), Some(Wait::Timer { .. }))
     })
     .await;
     rig.wait_for("a-restart", "its signal wait", |e| {
-        matches!(e.pending, Some(Pending::Signal { .. }))
+        matches!(e.wait(), Some(Wait::Signal { .. }))
     })
     .await;
     rig.stop_workers().await;
@@ -101,10 +101,10 @@ async fn operators_see_waits_and_queries_in_redis_cli() {
         .expect("starts");
     let env = rig
         .wait_for("r-cli", "its timer", |e| {
-            matches!(e.pending, Some(Pending::Timer { .. }))
+            matches!(e.wait(), Some(Wait::Timer { .. }))
         })
         .await;
-    let Some(Pending::Timer { until_ms, .. }) = env.pending else {
+    let Some(Wait::Timer { until_ms, .. }) = env.wait().cloned() else {
         unreachable!()
     };
     let (server, store) = rig.redis_parts().expect("a Redis rig");
@@ -125,7 +125,7 @@ async fn operators_see_waits_and_queries_in_redis_cli() {
         .await
         .expect("starts");
     rig.wait_for("c-cli", "its signal wait", |e| {
-        matches!(e.pending, Some(Pending::Signal { .. }))
+        matches!(e.wait(), Some(Wait::Signal { .. }))
     })
     .await;
     rig.stop_workers().await;
@@ -168,7 +168,7 @@ async fn corrupt_messages_park_the_run_with_a_reason() {
         .expect("starts");
     for id in ["bad-stop", "bad-signal", "good"] {
         rig.wait_for(id, "its signal wait", |e| {
-            matches!(e.pending, Some(Pending::Signal { .. }))
+            matches!(e.wait(), Some(Wait::Signal { .. }))
         })
         .await;
     }
@@ -199,6 +199,6 @@ async fn corrupt_messages_park_the_run_with_a_reason() {
             .expect("completes"),
         vec![1]
     );
-    assert_eq!(rig.describe("bad-stop").await.status, Status::Parked);
+    assert_eq!(rig.describe("bad-stop").await.status(), Status::Parked);
     rig.stop().await;
 }

@@ -7,6 +7,7 @@ mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use steadfast::AdminStore as _;
 
 use steadfast::prelude::*;
 use steadfast::{ResumeError, Status};
@@ -83,13 +84,13 @@ async fn a_failed_compensation_runs_again_once_fixed(mut rig: Rig) {
         .expect("starts");
     let stuck = rig
         .wait_for("f-1", "compensation_failed", |e| {
-            e.status == Status::CompensationFailed
+            e.status() == Status::CompensationFailed
         })
         .await;
     assert_eq!(stuck.compensations.len(), 1, "the release is still owed");
     assert!(
         stuck
-            .reason
+            .reason()
             .as_deref()
             .is_some_and(|r| r.contains("the warehouse is down")),
         "{stuck:#?}"
@@ -100,7 +101,7 @@ async fn a_failed_compensation_runs_again_once_fixed(mut rig: Rig) {
     let status = rig.client.resume("f-1", "first try").await;
     assert_eq!(status.expect("resumes"), Status::Compensating);
     rig.wait_for("f-1", "compensation_failed again", |e| {
-        e.status == Status::CompensationFailed && e.seq > stuck.seq + 1
+        e.status() == Status::CompensationFailed && e.seq > stuck.seq + 1
     })
     .await;
 
@@ -116,9 +117,9 @@ async fn a_failed_compensation_runs_again_once_fixed(mut rig: Rig) {
         other => panic!("expected the workflow's own error, got {other:?}"),
     }
     let env = rig.describe("f-1").await;
-    assert_eq!(env.status, Status::Failed);
+    assert_eq!(env.status(), Status::Failed);
     assert!(env.compensations.is_empty());
-    assert_eq!(env.reason, None, "the resolved reason is cleared");
+    assert_eq!(env.reason(), None, "the resolved reason is cleared");
     assert_eq!(
         rig.journal.count("release hold-f-1"),
         1,
@@ -208,18 +209,21 @@ async fn a_parked_run_resumes_after_its_record_is_repaired() {
 
     spawn_worker(&mut rig, &down);
     let parked = rig
-        .wait_for("p-1", "parked", |e| e.status == Status::Parked)
+        .wait_for("p-1", "parked", |e| e.status() == Status::Parked)
         .await;
     assert!(
         parked
-            .reason
+            .reason()
             .as_deref()
             .is_some_and(|r| r.contains("does not decode")),
         "{parked:#?}"
     );
     assert_eq!(rig.journal.count("hold p-1"), 0, "nothing ran on bad data");
     let (server, store) = rig.redis_parts().expect("a Redis rig");
-    let attention = store.runs_needing_attention().await.expect("lists");
+    let attention = store
+        .list_runs(steadfast::RunList::Attention, usize::MAX)
+        .await
+        .expect("lists");
     assert_eq!(attention, vec!["p-1".to_owned()]);
 
     // The operator puts the state back and resumes the run.
@@ -240,12 +244,18 @@ async fn a_parked_run_resumes_after_its_record_is_repaired() {
     let (_, store) = rig.redis_parts().expect("a Redis rig");
     assert!(
         store
-            .runs_needing_attention()
+            .list_runs(steadfast::RunList::Attention, usize::MAX)
             .await
             .expect("lists")
             .is_empty()
     );
-    assert!(store.active_runs().await.expect("lists").is_empty());
+    assert!(
+        store
+            .list_runs(steadfast::RunList::Active, usize::MAX)
+            .await
+            .expect("lists")
+            .is_empty()
+    );
     let events = assert_clean_history(&rig, "p-1").await;
     assert!(
         events

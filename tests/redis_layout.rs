@@ -97,7 +97,7 @@ async fn the_documented_redis_cli_commands_show_what_the_page_says() {
             .await
             .expect("loads")
             .expect("exists")
-            .status,
+            .status(),
         Status::Parked
     );
 
@@ -209,12 +209,7 @@ async fn waiting_runs(store: &steadfast::RedisStore, client: &Client) {
                 .await
                 .expect("describes")
                 .expect("exists");
-            if env
-                .pending
-                .as_ref()
-                .and_then(steadfast::Pending::waiting)
-                .is_some()
-            {
+            if env.wait().is_some() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

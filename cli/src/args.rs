@@ -97,6 +97,23 @@ pub(crate) enum Command {
         /// Its payload as JSON (`'{"reason":"customer asked"}'`); `null` if left out.
         payload: Option<String>,
     },
+    /// Remove a signal waiting in a run's buffer (one whose payload parks the
+    /// run, say), by its nonce (`steadfast show` lists them).
+    RemoveSignal {
+        /// The workflow id.
+        id: String,
+        /// The signal's nonce.
+        nonce: u64,
+        /// Why; recorded in the run's history.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Delete everything of a run: record, history, signals, timer, index
+    /// entries (also what a record deleted by hand left behind).
+    Delete {
+        /// The workflow id.
+        id: String,
+    },
     /// List cron schedules, or pause, resume or delete one.
     Schedules {
         #[command(subcommand)]

@@ -1,8 +1,9 @@
 //! Carrying out one command against the store; returns what to print.
 
 use serde::Serialize;
+use steadfast_runtime::AdminStore as _;
 use steadfast_runtime::{
-    Client, ClientError, Envelope, RedisStore, ResumeError, SendError, Store, StoreError,
+    Client, ClientError, RedisStore, ResumeError, RunRecord, SendError, Store, StoreError,
 };
 
 use crate::args::{Cli, Command, Connection, ScheduleAction};
@@ -77,23 +78,37 @@ pub(crate) async fn run(cli: Cli) -> Result<String, CliError> {
             limit,
         } => {
             let mut ids = if attention {
-                store.runs_needing_attention().await?
+                store
+                    .list_runs(steadfast_runtime::RunList::Attention, usize::MAX)
+                    .await?
             } else if finished {
-                store.finished_runs(limit).await?
+                store
+                    .list_runs(steadfast_runtime::RunList::Finished, limit)
+                    .await?
             } else {
-                store.active_runs().await?
+                store
+                    .list_runs(steadfast_runtime::RunList::Active, usize::MAX)
+                    .await?
             };
             ids.truncate(limit);
             runs(&store, &ids, as_json).await
         }
-        Command::Show { id } => {
-            let env = load(&store, &id).await?;
-            Ok(if as_json {
+        Command::Show { id } => match store.load(&id).await {
+            Ok(Some(env)) => Ok(if as_json {
                 json(&env)
             } else {
                 render::run(&env, &store.run_key(&id))
-            })
-        }
+            }),
+            Ok(None) => Err(CliError::NotFound(id)),
+            Err(StoreError::Corrupt { reason, .. }) => {
+                let fields = store
+                    .raw_record(&id)
+                    .await?
+                    .ok_or_else(|| CliError::NotFound(id.clone()))?;
+                Ok(render::raw(&id, &reason, &fields, &store.run_key(&id)))
+            }
+            Err(e) => Err(e.into()),
+        },
         Command::History { id } => {
             load(&store, &id).await?;
             let history = store.history(&id).await?;
@@ -125,11 +140,22 @@ pub(crate) async fn run(cli: Cli) -> Result<String, CliError> {
             client.signal_json(&id, &name, payload).await?;
             Ok(format!("sent `{name}` to `{id}`\n"))
         }
+        Command::RemoveSignal { id, nonce, note } => {
+            client.remove_signal(&id, nonce, &note).await?;
+            Ok(format!("removed signal {nonce} from `{id}`\n"))
+        }
+        Command::Delete { id } => {
+            if store.delete_run(&id).await? {
+                Ok(format!("deleted run `{id}`\n"))
+            } else {
+                Err(CliError::NotFound(id))
+            }
+        }
         Command::Schedules { action } => schedules(&client, action, as_json).await,
     }
 }
 
-async fn load(store: &RedisStore, id: &str) -> Result<Envelope, CliError> {
+async fn load(store: &RedisStore, id: &str) -> Result<RunRecord, CliError> {
     store
         .load(id)
         .await?
@@ -146,8 +172,16 @@ async fn runs(store: &RedisStore, ids: &[String], as_json: bool) -> Result<Strin
                 rows.push(render::run_row(&env));
                 envelopes.push(env);
             }
-            // Expired or removed between the listing and the read.
-            Ok(None) => {}
+            // Listed, but its record is gone: expired between the listing
+            // and the read, or deleted by hand.
+            Ok(None) => rows.push(vec![
+                id.clone(),
+                "?".into(),
+                "missing".into(),
+                String::new(),
+                String::new(),
+                format!("no record; `steadfast delete {id}` removes what is left"),
+            ]),
             Err(StoreError::Corrupt { reason, .. }) => {
                 rows.push(vec![
                     id.clone(),

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use steadfast_runtime::{Envelope, HistoryEntry, Pending, ScheduleSpec};
+use steadfast_runtime::{HistoryEntry, RunRecord, ScheduleSpec, Wait, Work};
 
 /// `2026-12-01 09:00:00.123Z`, or the raw number if it is no time.
 pub(crate) fn time(ms: u64) -> String {
@@ -41,29 +41,49 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// What a run is doing or why it stopped, in a few words.
-pub(crate) fn note(env: &Envelope) -> String {
-    if let Some(reason) = &env.reason {
-        return reason.clone();
+pub(crate) fn note(env: &RunRecord) -> String {
+    if let Some(reason) = env.reason() {
+        return reason;
     }
-    match &env.pending {
-        Some(Pending::Activity { activity, .. }) if env.attempts > 0 => format!(
+    if let Some(wait) = env.wait() {
+        return waiting(wait);
+    }
+    match env.work() {
+        Some(Work::Activity { activity, .. }) if env.attempts > 0 => format!(
             "calling {activity} (attempt {}, last error: {})",
             env.attempts + 1,
             env.last_error.as_deref().unwrap_or("?")
         ),
-        Some(Pending::Activity { activity, .. }) => format!("calling {activity}"),
-        Some(pending) => pending.waiting().unwrap_or_default().replace(':', " "),
-        None => env.error_message.clone().unwrap_or_default(),
+        Some(Work::Activity { activity, .. }) => format!("calling {activity}"),
+        _ => env
+            .error()
+            .map(|(_, message)| message.to_owned())
+            .unwrap_or_default(),
+    }
+}
+
+/// What a waiting run waits for, in words.
+pub(crate) fn waiting(wait: &Wait) -> String {
+    match wait {
+        Wait::Timer { until_ms, .. } => format!("timer until {}", time(*until_ms)),
+        Wait::Signal {
+            name, deadline_ms, ..
+        } => match deadline_ms {
+            Some(d) => format!("signal `{name}` until {}", time(*d)),
+            None => format!("signal `{name}`"),
+        },
+        Wait::Child { id, .. } => format!("child run `{id}`"),
+        _ => String::new(),
     }
 }
 
 /// One row of `steadfast runs`.
-pub(crate) fn run_row(env: &Envelope) -> Vec<String> {
+pub(crate) fn run_row(env: &RunRecord) -> Vec<String> {
     vec![
         env.id.clone(),
         env.workflow.clone(),
-        env.status.to_string(),
-        env.step.clone(),
+        env.status().to_string(),
+        env.step().to_owned(),
         time(env.updated_at_ms),
         note(env),
     ]
@@ -81,7 +101,7 @@ fn indent(text: &str) -> String {
 }
 
 /// `steadfast show`: every field an operator needs, state pretty-printed.
-pub(crate) fn run(env: &Envelope, run_key: &str) -> String {
+pub(crate) fn run(env: &RunRecord, run_key: &str) -> String {
     let mut out = String::new();
     let mut field = |name: &str, value: String| {
         if !value.is_empty() {
@@ -91,26 +111,27 @@ pub(crate) fn run(env: &Envelope, run_key: &str) -> String {
     field("id", env.id.clone());
     field("workflow", env.workflow.clone());
     field("queue", env.queue.clone());
-    field("status", env.status.to_string());
-    field("step", env.step.clone());
+    field("status", env.status().to_string());
+    field("step", env.step().to_owned());
     field("seq", env.seq.to_string());
-    field("reason", env.reason.clone().unwrap_or_default());
+    field("reason", env.reason().unwrap_or_default());
+    field("stopped", env.stopped().unwrap_or_default());
     field(
-        "ending",
-        env.ending.map(|s| s.to_string()).unwrap_or_default(),
+        "ends as",
+        env.phase
+            .ending()
+            .map(|e| e.status().to_string())
+            .unwrap_or_default(),
     );
     if env.attempts > 0 {
         field("attempts", env.attempts.to_string());
     }
     field("last error", env.last_error.clone().unwrap_or_default());
-    field("error", env.error_message.clone().unwrap_or_default());
     field(
-        "waiting",
-        env.pending
-            .as_ref()
-            .and_then(Pending::waiting)
-            .unwrap_or_default(),
+        "error",
+        env.error().map(|(_, m)| m.to_owned()).unwrap_or_default(),
     );
+    field("waiting", env.wait().map(waiting).unwrap_or_default());
     field("deadline", env.deadline_ms.map(time).unwrap_or_default());
     field("parent", env.parent.clone().unwrap_or_default());
     if env.generation > 0 {
@@ -122,13 +143,16 @@ pub(crate) fn run(env: &Envelope, run_key: &str) -> String {
     let mut block = |name: &str, body: String| {
         let _ = write!(out, "{name}:\n{}", indent(&body));
     };
-    if !env.state.is_null() {
-        block("state", pretty(&env.state));
+    if let Some(state) = env.phase.state() {
+        block("state", pretty(&state.json));
     }
-    if let Some(pending) = &env.pending {
-        block("next", pretty(pending));
+    if let Some(work) = env.work() {
+        block("next", pretty(work));
     }
-    if let Some(output) = &env.output {
+    if let Some(wait) = env.wait() {
+        block("next", pretty(wait));
+    }
+    if let Some(output) = env.output() {
         block("output", pretty(output));
     }
     if !env.compensations.is_empty() {
@@ -152,9 +176,28 @@ pub(crate) fn run(env: &Envelope, run_key: &str) -> String {
         let lines: Vec<String> = env
             .signals
             .iter()
-            .map(|s| format!("{} {} (sent {})", s.name, s.payload, time(s.sent_at_ms)))
+            .map(|s| {
+                format!(
+                    "{} {} (sent {}, nonce {})",
+                    s.name,
+                    s.payload,
+                    time(s.sent_at_ms),
+                    s.nonce
+                )
+            })
             .collect();
         block("signals waiting", lines.join("\n"));
+    }
+    out
+}
+
+/// `steadfast show` of a record that does not read: why, and its fields
+/// as stored, for the operator to repair.
+pub(crate) fn raw(id: &str, reason: &str, fields: &[(String, String)], run_key: &str) -> String {
+    let mut out =
+        format!("run `{id}` does not read: {reason}\nits fields as stored in {run_key}:\n");
+    for (name, value) in fields {
+        let _ = writeln!(out, "  {name:<14}{value}");
     }
     out
 }

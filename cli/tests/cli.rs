@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use redis_server::RedisServer;
 use serde::{Deserialize, Serialize};
 use steadfast::prelude::*;
-use steadfast::{Envelope, RedisStore, ScheduleOptions, Status};
+use steadfast::{RedisStore, RunRecord, ScheduleOptions, Status};
 
 #[derive(Debug, Clone, Serialize, Deserialize, thiserror::Error)]
 pub enum DeskError {
@@ -115,7 +115,7 @@ fn fails(url: &str, args: &[&str]) -> String {
     out.stderr
 }
 
-async fn wait_for(client: &Client, id: &str, pred: impl Fn(&Envelope) -> bool) -> Envelope {
+async fn wait_for(client: &Client, id: &str, pred: impl Fn(&RunRecord) -> bool) -> RunRecord {
     let started = Instant::now();
     loop {
         if let Some(env) = client.describe(id).await.expect("describes") {
@@ -133,7 +133,7 @@ async fn wait_for(client: &Client, id: &str, pred: impl Fn(&Envelope) -> bool) -
 
 async fn waiting_for_go(client: &Client, id: &str) {
     wait_for(client, id, |e| {
-        e.pending.as_ref().and_then(|p| p.waiting()).as_deref() == Some("signal:go")
+        e.wait().map(steadfast_runtime::Wait::describe).as_deref() == Some("signal:go")
     })
     .await;
 }
@@ -208,7 +208,7 @@ async fn operators_list_inspect_signal_and_repair_runs() {
     ok(&url, &["cancel", "d-3", "--reason", "customer asked"]);
     ok(&url, &["signal", "d-2", "go", r#"{"by":"cli"}"#]);
     for id in ["d-2", "d-3"] {
-        wait_for(&client, id, |e| e.status == Status::CompensationFailed).await;
+        wait_for(&client, id, |e| e.status() == Status::CompensationFailed).await;
     }
     let attention = ok(&url, &["runs", "--attention"]);
     for id in ["d-2", "d-3"] {
@@ -228,15 +228,15 @@ async fn operators_list_inspect_signal_and_repair_runs() {
     );
     ok(&url, &["resume", "d-3"]);
     let d2 = wait_for(&client, "d-2", |e| {
-        e.status.is_settled() && e.status != Status::CompensationFailed
+        e.status().is_settled() && e.status() != Status::CompensationFailed
     })
     .await;
-    assert_eq!(d2.status, Status::Failed);
+    assert_eq!(d2.status(), Status::Failed);
     let d3 = wait_for(&client, "d-3", |e| {
-        e.status.is_settled() && e.status != Status::CompensationFailed
+        e.status().is_settled() && e.status() != Status::CompensationFailed
     })
     .await;
-    assert_eq!(d3.status, Status::Cancelled);
+    assert_eq!(d3.status(), Status::Cancelled);
     assert_eq!(d3.stop_reason(), "customer asked");
     let history = ok(&url, &["history", "d-2"]);
     assert!(

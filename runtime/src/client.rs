@@ -58,10 +58,12 @@ impl SendError {
             Failure::NotFound => SendError::NotFound(id.to_owned()),
             Failure::Refused(Refusal::Settled { id, status }) => SendError::Settled { id, status },
             Failure::Refused(r) => SendError::Refused(r),
-            Failure::Store(StoreError::BufferFull { workflow_id, bound }) => SendError::BufferFull {
-                id: workflow_id,
-                bound,
-            },
+            Failure::Store(StoreError::BufferFull { workflow_id, bound }) => {
+                SendError::BufferFull {
+                    id: workflow_id,
+                    bound,
+                }
+            }
             Failure::Store(StoreError::Held(id)) => SendError::Held(id),
             Failure::Store(e) => SendError::Store(e),
         }
@@ -740,8 +742,9 @@ impl<W: Workflow> RunHandle<W> {
         };
         match &record.phase {
             Phase::Settled { outcome } => match outcome {
-                Outcome::Completed { output } => Ok(serde_json::from_value(output.clone())
-                    .map_err(|e| self.decode_failed(e))?),
+                Outcome::Completed { output } => Ok(
+                    serde_json::from_value(output.clone()).map_err(|e| self.decode_failed(e))?
+                ),
                 Outcome::Failed { error, .. } => Err(RunError::Failed(decode_error(error)?)),
                 Outcome::Cancelled { reason } => Err(RunError::Cancelled {
                     reason: reason.clone(),

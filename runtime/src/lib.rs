@@ -28,16 +28,15 @@ pub mod __private;
 
 pub use activity::{Activity, ActivityContext, ActivityError, ActivityFailure, CompensationCall};
 pub use client::{
-    Client, ClientError, ResumeError, RunError, RunHandle, ScheduleOptions, SendError,
-    StartOptions,
+    Client, ClientError, ResumeError, RunError, RunHandle, ScheduleOptions, SendError, StartOptions,
 };
 pub use clock::{Clock, ManualClock, SystemClock, wall_clock_ms};
 pub use context::{ChildStart, ContinueAsNew, SignalWait, Sleep, WorkflowContext};
-pub use crash::{CrashPlan, CrashPoint};
 pub use core::{
     CompensationEntry, Ending, HistoryEntry, Interrupt, Outcome, ParkKind, Phase, RunRecord,
     SignalEntry, StateSnapshot, Status, Wait, Work,
 };
+pub use crash::{CrashPlan, CrashPoint};
 pub use options::{ActivityOptions, RetryPolicy};
 pub use registry::Registry;
 pub use resources::Resources;

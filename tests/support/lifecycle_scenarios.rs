@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use steadfast::{
-    ChildError, Clock, MissedRuns, Pending, RunError, ScheduleOptions, SendError, StartOptions,
-    Status, schedule_run_id,
+    ChildError, Clock, MissedRuns, RunError, ScheduleOptions, SendError, StartOptions, Status,
+    Wait, Work, schedule_run_id,
 };
 
 use super::lifecycle::*;
@@ -15,12 +15,12 @@ use super::workflows::{TestError, saga};
 const DAY: Duration = Duration::from_secs(86_400);
 const RESULT_WAIT: Duration = Duration::from_secs(10);
 
-fn is_timer(e: &steadfast::Envelope) -> bool {
-    matches!(e.pending, Some(Pending::Timer { .. }))
+fn is_timer(e: &steadfast::RunRecord) -> bool {
+    matches!(e.wait(), Some(Wait::Timer { .. }))
 }
 
-fn is_signal_wait(e: &steadfast::Envelope) -> bool {
-    matches!(e.pending, Some(Pending::Signal { .. }))
+fn is_signal_wait(e: &steadfast::RunRecord) -> bool {
+    matches!(e.wait(), Some(Wait::Signal { .. }))
 }
 
 // ----- durable sleep ------------------------------------------------------------
@@ -35,7 +35,7 @@ pub async fn durable_sleep_waits_for_the_clock(mut rig: Rig) {
         .await
         .expect("starts");
     let env = rig.wait_for("remind-ada", "its timer", is_timer).await;
-    let Some(Pending::Timer { until_ms, step }) = &env.pending else {
+    let Some(Wait::Timer { until_ms, step }) = env.wait() else {
         unreachable!()
     };
     assert_eq!(step, "sleep#0");
@@ -44,7 +44,7 @@ pub async fn durable_sleep_waits_for_the_clock(mut rig: Rig) {
         (6.99..=7.0).contains(&days),
         "the timer is due in seven days, not {days}"
     );
-    assert_eq!(env.status, Status::Running);
+    assert_eq!(env.status(), Status::Running);
 
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(
@@ -88,7 +88,7 @@ pub async fn a_sleeping_run_survives_its_worker(mut rig: Rig) {
     rig.clock.advance(8 * DAY);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
-        rig.describe("remind-bo").await.status,
+        rig.describe("remind-bo").await.status(),
         Status::Running,
         "no worker, no progress"
     );
@@ -180,13 +180,13 @@ pub async fn a_signal_wait_times_out(mut rig: Rig) {
     let env = rig
         .wait_for("approve-3", "its signal wait", is_signal_wait)
         .await;
-    let Some(Pending::Signal {
+    let Some(Wait::Signal {
         deadline_ms: Some(_),
         name,
         ..
-    }) = &env.pending
+    }) = env.wait()
     else {
-        panic!("waits with a deadline: {:?}", env.pending)
+        panic!("waits with a deadline: {:?}", env.phase)
     };
     assert_eq!(name, "decision");
     rig.clock.advance(Duration::from_secs(3601));
@@ -338,7 +338,7 @@ pub async fn cancel_compensates(mut rig: Rig) {
     }
     assert_eq!(rig.journal.lines(), vec!["reserve seat", "undo r-seat"]);
     let env = rig.describe("g-1").await;
-    assert_eq!(env.status, Status::Cancelled);
+    assert_eq!(env.status(), Status::Cancelled);
     assert!(env.compensations.is_empty());
     // Settled: more stop requests are refused.
     assert!(matches!(
@@ -398,7 +398,7 @@ pub async fn terminate_skips_compensations(mut rig: Rig) {
     }
     assert_eq!(rig.journal.count("undo"), 0);
     let env = rig.describe("g-3").await;
-    assert_eq!(env.status, Status::Terminated);
+    assert_eq!(env.status(), Status::Terminated);
     assert_eq!(env.compensations.len(), 1, "kept for an operator");
     rig.stop().await;
 }
@@ -417,7 +417,7 @@ pub async fn execution_timeout_compensates(mut rig: Rig) {
     let env = rig.wait_for("g-4", "its signal wait", is_signal_wait).await;
     assert!(env.deadline_ms.is_some());
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(rig.describe("g-4").await.status, Status::Running);
+    assert_eq!(rig.describe("g-4").await.status(), Status::Running);
     rig.clock.advance(Duration::from_secs(3601));
     assert!(
         matches!(
@@ -427,7 +427,7 @@ pub async fn execution_timeout_compensates(mut rig: Rig) {
         "times out"
     );
     assert_eq!(rig.journal.count("undo r-room"), 1);
-    assert_eq!(rig.describe("g-4").await.status, Status::TimedOut);
+    assert_eq!(rig.describe("g-4").await.status(), Status::TimedOut);
     rig.stop().await;
 }
 
@@ -506,9 +506,11 @@ pub async fn cancelling_a_parent_cancels_its_child(mut rig: Rig) {
         Err(RunError::Cancelled { .. })
     ));
     let child = rig
-        .wait_for("p-2/ship", "the child to settle", |e| e.status.is_settled())
+        .wait_for("p-2/ship", "the child to settle", |e| {
+            e.status().is_settled()
+        })
         .await;
-    assert_eq!(child.status, Status::Cancelled);
+    assert_eq!(child.status(), Status::Cancelled);
     // Both reservations (the parent's and the child's) were undone.
     assert_eq!(rig.journal.count("undo r-sofa"), 2);
     rig.stop().await;
@@ -531,9 +533,11 @@ pub async fn terminating_a_parent_terminates_its_child(mut rig: Rig) {
         Err(RunError::Terminated { .. })
     ));
     let child = rig
-        .wait_for("p-5/ship", "the child to settle", |e| e.status.is_settled())
+        .wait_for("p-5/ship", "the child to settle", |e| {
+            e.status().is_settled()
+        })
         .await;
-    assert_eq!(child.status, Status::Terminated);
+    assert_eq!(child.status(), Status::Terminated);
     assert!(
         child.stop_reason().contains("parent `p-5` terminated"),
         "{child:#?}"
@@ -562,9 +566,11 @@ pub async fn a_timed_out_parent_stops_its_child(mut rig: Rig) {
         Err(RunError::TimedOut)
     ));
     let child = rig
-        .wait_for("p-6/ship", "the child to settle", |e| e.status.is_settled())
+        .wait_for("p-6/ship", "the child to settle", |e| {
+            e.status().is_settled()
+        })
         .await;
-    assert_eq!(child.status, Status::Cancelled);
+    assert_eq!(child.status(), Status::Cancelled);
     assert!(
         child.stop_reason().contains("parent `p-6` timed out"),
         "{child:#?}"
@@ -620,7 +626,7 @@ pub async fn a_failed_child_is_an_error_for_the_parent(mut rig: Rig) {
         }
         other => panic!("the parent fails: {other:?}"),
     }
-    assert_eq!(rig.describe("p-3").await.status, Status::Failed);
+    assert_eq!(rig.describe("p-3").await.status(), Status::Failed);
     assert_eq!(rig.journal.count("undo r-lamp"), 2);
     let err: ChildError<TestError> = ChildError::Cancelled("x".into());
     assert_eq!(err.to_string(), "child cancelled: x");
@@ -640,11 +646,11 @@ pub async fn an_activity_runs_on_its_queue(mut rig: Rig) {
         .expect("starts");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let env = rig.describe("frames").await;
-    assert_eq!(env.status, Status::Running);
+    assert_eq!(env.status(), Status::Running);
     assert!(
-        matches!(&env.pending, Some(Pending::Activity { queue: Some(q), .. }) if q == "gpu"),
+        matches!(env.work(), Some(Work::Activity { queue: Some(q), .. }) if q == "gpu"),
         "{:?}",
-        env.pending
+        env.phase
     );
     assert_eq!(
         rig.journal.count("render"),
@@ -764,7 +770,7 @@ pub async fn a_weekly_schedule_fires_on_time_once(mut rig: Rig) {
     let first = schedule_run_id("weekly-report", MONDAY_0900_BERLIN_MS);
     let env = rig
         .wait_for(&first, "the first report", |e| {
-            e.status == Status::Completed
+            e.status() == Status::Completed
         })
         .await;
     assert_eq!(env.workflow, "report");
@@ -775,7 +781,7 @@ pub async fn a_weekly_schedule_fires_on_time_once(mut rig: Rig) {
         MONDAY_0900_BERLIN_MS + week.as_millis() as u64,
     );
     rig.wait_for(&second, "the second report", |e| {
-        e.status == Status::Completed
+        e.status() == Status::Completed
     })
     .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -861,7 +867,7 @@ pub async fn missed_schedule_times_follow_the_policy(mut rig: Rig) {
     let last_monday = MONDAY_0900_BERLIN_MS + 2 * 7 * DAY.as_millis() as u64;
     let once = rig.describe(&schedule_run_id("once", last_monday)).await;
     assert_eq!(
-        once.status,
+        once.status(),
         Status::Completed,
         "run once runs the latest missed time"
     );

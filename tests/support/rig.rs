@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use steadfast::{
-    Client, Envelope, ManualClock, MemoryStore, RedisStore, Store, Worker, WorkerBuilder,
+    Client, ManualClock, MemoryStore, RedisStore, RunRecord, Store, Worker, WorkerBuilder,
     WorkerHandle,
 };
 
@@ -104,7 +104,7 @@ impl Rig {
     }
 
     /// The run's checkpoint.
-    pub async fn describe(&self, id: &str) -> Envelope {
+    pub async fn describe(&self, id: &str) -> RunRecord {
         self.client
             .describe(id)
             .await
@@ -117,8 +117,8 @@ impl Rig {
         &self,
         id: &str,
         what: &str,
-        pred: impl Fn(&Envelope) -> bool,
-    ) -> Envelope {
+        pred: impl Fn(&RunRecord) -> bool,
+    ) -> RunRecord {
         let started = Instant::now();
         loop {
             if let Some(env) = self.client.describe(id).await.expect("describe works") {
@@ -136,8 +136,8 @@ impl Rig {
     }
 
     /// Waits until the run waits (released) at state `step`.
-    pub async fn wait_at(&self, id: &str, step: &str) -> Envelope {
-        self.wait_for(id, &format!("state {step}"), |e| e.step == step)
+    pub async fn wait_at(&self, id: &str, step: &str) -> RunRecord {
+        self.wait_for(id, &format!("state {step}"), |e| e.step() == step)
             .await
     }
 

@@ -60,7 +60,8 @@ pub fn decide(record: &RunRecord, input: Input, now_ms: u64) -> Result<Decision,
         Input::RemoveSignal { nonce, note } => remove_signal(record, nonce, &note, now_ms),
         Input::SendSignal { signal, bound } => {
             refuse_if_settled(record)?;
-            let waits = matches!(record.wait(), Some(Wait::Signal { name, .. }) if *name == signal.name);
+            let waits =
+                matches!(record.wait(), Some(Wait::Signal { name, .. }) if *name == signal.name);
             let mut d = Decision::nothing();
             let bound = record.signal_bound.unwrap_or(bound);
             d.effects.push(Effect::AppendSignal { signal, bound });
@@ -301,22 +302,24 @@ fn resumed_by(record: &RunRecord, cause: &Cause) -> Result<(String, String), Ref
         (
             Phase::Running {
                 state,
-                work: Work::Activity {
-                    step,
-                    outcome: None,
-                    ..
-                },
+                work:
+                    Work::Activity {
+                        step,
+                        outcome: None,
+                        ..
+                    },
             },
             Cause::ActivitySucceeded { .. },
         ) => (state, format!("{step} completed")),
         (
             Phase::Running {
                 state,
-                work: Work::Activity {
-                    step,
-                    outcome: None,
-                    ..
-                },
+                work:
+                    Work::Activity {
+                        step,
+                        outcome: None,
+                        ..
+                    },
             },
             Cause::ActivityGaveUp {
                 attempts, message, ..
@@ -328,11 +331,12 @@ fn resumed_by(record: &RunRecord, cause: &Cause) -> Result<(String, String), Ref
         (
             Phase::Running {
                 state,
-                work: Work::Activity {
-                    step,
-                    outcome: Some(_),
-                    ..
-                },
+                work:
+                    Work::Activity {
+                        step,
+                        outcome: Some(_),
+                        ..
+                    },
             },
             Cause::OutcomeDelivered,
         ) => (state, format!("{step} completed")),
@@ -380,10 +384,13 @@ fn resumed_by(record: &RunRecord, cause: &Cause) -> Result<(String, String), Ref
 
 /// The compensation an activity's success makes owed.
 fn owed(record: &RunRecord, cause: &Cause) -> Option<CompensationEntry> {
-    let (Cause::ActivitySucceeded {
-        compensation: Some((activity, input)),
-        ..
-    }, Some(Work::Activity { step, key, .. })) = (cause, record.work())
+    let (
+        Cause::ActivitySucceeded {
+            compensation: Some((activity, input)),
+            ..
+        },
+        Some(Work::Activity { step, key, .. }),
+    ) = (cause, record.work())
     else {
         return None;
     };
@@ -545,10 +552,7 @@ fn stepped(
                 state: StateSnapshot::new(name, fingerprint, json),
                 work: Work::Start,
             };
-            let event = format!(
-                "{event}; continued as new (generation {})",
-                next.generation
-            );
+            let event = format!("{event}; continued as new (generation {})", next.generation);
             let mut effects = consumed;
             effects.extend([Effect::TrimHistory, Effect::KeepLease]);
             transition(next, event, effects)
@@ -593,11 +597,12 @@ fn attempt_failed(
     let label = match (&record.phase, record.compensations.last()) {
         (
             Phase::Running {
-                work: Work::Activity {
-                    step,
-                    outcome: None,
-                    ..
-                },
+                work:
+                    Work::Activity {
+                        step,
+                        outcome: None,
+                        ..
+                    },
                 ..
             },
             _,
@@ -705,7 +710,9 @@ fn stopped(record: &RunRecord, stop: Stop, now_ms: u64) -> Result<Decision, Refu
         _ => None,
     };
     let stop_child = |interrupt: Interrupt| {
-        child.clone().map(|child| FollowUp::StopChild { child, interrupt })
+        child
+            .clone()
+            .map(|child| FollowUp::StopChild { child, interrupt })
     };
     let next = next_of(record, now_ms);
     let (ending, event, follow) = match stop {

@@ -58,7 +58,9 @@ impl Decision {
     /// Whether the decision starts a new generation (continue-as-new) or a
     /// new run: the generation's fields (input, patches) are written too.
     pub fn new_generation(&self) -> bool {
-        self.effects.iter().any(|e| matches!(e, Effect::TrimHistory))
+        self.effects
+            .iter()
+            .any(|e| matches!(e, Effect::TrimHistory))
     }
 }
 

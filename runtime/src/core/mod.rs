@@ -31,7 +31,9 @@ mod tests;
 pub use decide::{create, decide, park_unreadable};
 pub use decision::{Decision, Effect, FollowUp, Guard, Notice, Refusal, RunIndex, Write};
 pub use input::{Cause, Command, Input, StepOutcome, Stop};
-pub use plan::{Action, CHILD_RECHECK, Capabilities, ChildCheck, child_settled, plan, poisoned, stop_due};
+pub use plan::{
+    Action, CHILD_RECHECK, Capabilities, ChildCheck, child_settled, plan, poisoned, stop_due,
+};
 pub use record::{
     CompensationEntry, Ending, HistoryEntry, Interrupt, Outcome, ParkKind, Phase, RunRecord,
     SignalEntry, StateSnapshot, Status, Wait, Work,

@@ -9,8 +9,7 @@ use serde_json::{Value, json};
 
 use super::input::{Cause, Input, Stop};
 use super::record::{
-    CompensationEntry, Interrupt, Outcome, Phase, RunRecord, StateSnapshot,
-    Wait, Work,
+    CompensationEntry, Interrupt, Outcome, Phase, RunRecord, StateSnapshot, Wait, Work,
 };
 use crate::workflow::Resume;
 
@@ -268,7 +267,10 @@ pub fn child_settled(record: &RunRecord, child: Option<&RunRecord>, now_ms: u64)
     };
     match child {
         Some(c) if c.workflow != *workflow => {
-            let taken = format!("run `{id}` is a `{}` workflow, not a `{workflow}`", c.workflow);
+            let taken = format!(
+                "run `{id}` is a `{}` workflow, not a `{workflow}`",
+                c.workflow
+            );
             ChildCheck::Step {
                 cause: Cause::ChildSettled {
                     what: "child id taken".to_owned(),
@@ -329,4 +331,3 @@ pub fn poisoned(deliveries: u32, max: u32) -> Option<Input> {
         ),
     })
 }
-

@@ -123,7 +123,10 @@ fn a_failed_workflow_unwinds_its_compensations_then_settles_failed() {
     let d = decide(&r, Input::Compensated, NOW).expect("refund ran");
     let r = apply(&r, &d);
     assert_eq!(r.status(), Status::Failed);
-    assert_eq!(r.error().map(|(e, _)| e.clone()), Some(json!("out of stock")));
+    assert_eq!(
+        r.error().map(|(e, _)| e.clone()),
+        Some(json!("out of stock"))
+    );
     assert!(d.effects.contains(&Effect::Release));
     assert!(d.effects.iter().any(|e| matches!(
         e,
@@ -271,7 +274,10 @@ fn waits_arm_a_timer_no_later_than_the_execution_deadline() {
         timeout: None,
     };
     let d = decide(&r, step(Cause::Started, suspend("wait#0", forever)), NOW).expect("waits");
-    assert!(d.effects.contains(&Effect::AwaitSignal { name: "go".into() }));
+    assert!(
+        d.effects
+            .contains(&Effect::AwaitSignal { name: "go".into() })
+    );
     assert!(d.effects.contains(&Effect::ArmTimer {
         queue: "orders".into(),
         at_ms: NOW + 500
@@ -301,7 +307,11 @@ fn a_signal_wakes_only_a_run_waiting_for_it_and_a_settled_run_refuses_it() {
         queue: "orders".into()
     }));
     let d = decide(&r, send("other"), NOW).expect("sends");
-    assert!(!d.effects.iter().any(|e| matches!(e, Effect::Dispatch { .. })));
+    assert!(
+        !d.effects
+            .iter()
+            .any(|e| matches!(e, Effect::Dispatch { .. }))
+    );
     let done = decide(
         &r,
         Input::RequestStop(Interrupt::Terminate { reason: "x".into() }),
@@ -489,9 +499,7 @@ fn input_for(record: &RunRecord, kind: u8, pick: u8, n: u16) -> Input {
             1 => Stop::Terminate { reason: "t".into() },
             _ => Stop::DeadlinePassed,
         }),
-        9 => Input::Park {
-            reason: "p".into(),
-        },
+        9 => Input::Park { reason: "p".into() },
         10 => Input::Resume { note: "r".into() },
         11 => Input::CompensationsDone,
         12 => Input::SendSignal {

@@ -24,15 +24,18 @@ pub(super) struct Call<'a> {
 
 impl Engine {
     fn activity(&self, name: &str) -> Result<Arc<dyn ErasedActivity>, Input> {
-        self.registry.find_activity(name).cloned().ok_or_else(|| Input::Park {
-            reason: format!(
-                "activity `{name}` is not registered on this worker (it knows: {})",
-                self.registry
-                    .activity_names()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        })
+        self.registry
+            .find_activity(name)
+            .cloned()
+            .ok_or_else(|| Input::Park {
+                reason: format!(
+                    "activity `{name}` is not registered on this worker (it knows: {})",
+                    self.registry
+                        .activity_names()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
     }
 
     /// Feeds `resume` to the workflow's step function; returns what it did
@@ -51,15 +54,17 @@ impl Engine {
         };
         let state = match cached.take() {
             Some(s) => s,
-            None => match workflow.decode_state(&snapshot.step, &snapshot.fingerprint, &snapshot.json)
-            {
-                Ok(s) => s,
-                Err(reason) => return park(reason),
-            },
+            None => {
+                match workflow.decode_state(&snapshot.step, &snapshot.fingerprint, &snapshot.json) {
+                    Ok(s) => s,
+                    Err(reason) => return park(reason),
+                }
+            }
         };
         let now = self.clock.now_ms();
-        let mut ctx = WorkflowContext::new(record.id.clone(), workflow.info().name, record.seq, now)
-            .with_run_data(record.queries.clone(), record.patches.clone());
+        let mut ctx =
+            WorkflowContext::new(record.id.clone(), workflow.info().name, record.seq, now)
+                .with_run_data(record.queries.clone(), record.patches.clone());
         let transition = match guarded(&format!("after state `{}`", snapshot.step), || {
             workflow.step(&mut ctx, state, resume)
         }) {
@@ -176,15 +181,17 @@ impl Engine {
             input: &entry.input,
             key: &entry.key,
         };
-        Ok(match self.call(held, record, &handler, spec, false).await? {
-            CallEnd::Interrupted => None,
-            CallEnd::Broken(reason) => Some(Input::Park { reason }),
-            CallEnd::Succeeded { .. } => Some(Input::Compensated),
-            CallEnd::GaveUp { attempts, failure } => Some(Input::CompensationGaveUp {
-                attempts,
-                message: failure.message,
-            }),
-        })
+        Ok(
+            match self.call(held, record, &handler, spec, false).await? {
+                CallEnd::Interrupted => None,
+                CallEnd::Broken(reason) => Some(Input::Park { reason }),
+                CallEnd::Succeeded { .. } => Some(Input::Compensated),
+                CallEnd::GaveUp { attempts, failure } => Some(Input::CompensationGaveUp {
+                    attempts,
+                    message: failure.message,
+                }),
+            },
+        )
     }
 
     /// Reads the child the run waits for and decides what that means:

@@ -135,8 +135,12 @@ impl Engine {
                 None
             }
         };
-        let decision =
-            core::park_unreadable(&unreadable.reason, unreadable.seq, last, self.clock.now_ms());
+        let decision = core::park_unreadable(
+            &unreadable.reason,
+            unreadable.seq,
+            last,
+            self.clock.now_ms(),
+        );
         let guard = held.lease.guard(None, self.lease_for);
         self.store.apply(id, &guard, &decision).await?;
         Ok(())
@@ -209,8 +213,12 @@ impl Engine {
                 self.run_activity(held, record, workflow, cached, call)
                     .await?
             }
-            Action::RunCompensation { entry } => self.run_compensation(held, record, &entry).await?,
-            Action::CheckChild { id } => Some(self.check_child(record, workflow, cached, &id).await?),
+            Action::RunCompensation { entry } => {
+                self.run_compensation(held, record, &entry).await?
+            }
+            Action::CheckChild { id } => {
+                Some(self.check_child(record, workflow, cached, &id).await?)
+            }
         })
     }
 
@@ -317,8 +325,12 @@ impl Engine {
 
 /// Runs the closure, turning a panic into a park reason.
 fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, String> {
-    catch_unwind(AssertUnwindSafe(f))
-        .map_err(|p| format!("workflow code panicked {what}: {}", panic_message(p.as_ref())))
+    catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
+        format!(
+            "workflow code panicked {what}: {}",
+            panic_message(p.as_ref())
+        )
+    })
 }
 
 pub(crate) struct AbortGuard(tokio::task::JoinHandle<()>);

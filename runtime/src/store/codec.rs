@@ -605,7 +605,11 @@ pub(crate) fn parse_for_display(fields: &Fields) -> Result<RunRecord, String> {
             },
             resume_to: None,
         },
-        compensations: r.opt_json("compensations").ok().flatten().unwrap_or_default(),
+        compensations: r
+            .opt_json("compensations")
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
         input: lenient_json("input"),
         attempts: u32::try_from(number("attempts")).unwrap_or(u32::MAX),
         last_error: r.opt_text("last_error"),

@@ -1,8 +1,19 @@
 use super::*;
 
 fn sample() -> RunRecord {
-    let start = StateSnapshot::new("start", "abc", serde_json::json!({"start": {"order_id": "o-42"}}));
-    let mut r = RunRecord::new_run("order-42", "order", "orders", serde_json::json!("o-42"), start, 1_000);
+    let start = StateSnapshot::new(
+        "start",
+        "abc",
+        serde_json::json!({"start": {"order_id": "o-42"}}),
+    );
+    let mut r = RunRecord::new_run(
+        "order-42",
+        "order",
+        "orders",
+        serde_json::json!("o-42"),
+        start,
+        1_000,
+    );
     r.compensations.push(CompensationEntry {
         step: "charge_card#0".into(),
         activity: "refund".into(),
@@ -10,7 +21,8 @@ fn sample() -> RunRecord {
         key: "order-42/charge_card#0/1/undo".into(),
     });
     r.last_error = Some("timeout".into());
-    r.queries.insert("status".into(), serde_json::json!("charging"));
+    r.queries
+        .insert("status".into(), serde_json::json!("charging"));
     r.patches.push("new-step".into());
     r.deadline_ms = Some(9_000);
     r.signal_bound = Some(10);
@@ -165,7 +177,12 @@ fn records_written_before_the_typed_phase_still_read() {
     else {
         panic!("{r:?}");
     };
-    assert!(matches!(**inner, Phase::Compensating { ending: Ending::Failed { .. } }));
+    assert!(matches!(
+        **inner,
+        Phase::Compensating {
+            ending: Ending::Failed { .. }
+        }
+    ));
 }
 
 #[test]
@@ -173,11 +190,20 @@ fn a_parked_record_that_does_not_read_is_shown_with_no_phase_to_resume_to() {
     let mut map = as_map(creation_fields(&sample()));
     map.insert("state".into(), "{not json".into());
     map.insert("seq".into(), "x".into());
-    assert!(parse_for_display(&map).is_err(), "a running record stays strict");
+    assert!(
+        parse_for_display(&map).is_err(),
+        "a running record stays strict"
+    );
     map.insert("status".into(), "parked".into());
     map.insert("reason".into(), "hand edit".into());
     let r = parse_for_display(&map).expect("a parked record reads");
-    assert!(matches!(r.phase, Phase::Parked { resume_to: None, .. }));
+    assert!(matches!(
+        r.phase,
+        Phase::Parked {
+            resume_to: None,
+            ..
+        }
+    ));
     assert_eq!(r.seq, 0);
     // Writing it back touches only status, seq, reason and time.
     let (set, delete) = transition_fields(&r, false);

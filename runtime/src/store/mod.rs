@@ -203,7 +203,9 @@ pub enum StoreError {
     #[error("a worker holds run `{0}`; try again once it releases it")]
     Held(String),
     /// The run's signal buffer is full: it is not consuming its signals.
-    #[error("run `{workflow_id}` already has {bound} signals waiting, its limit; it is not consuming them")]
+    #[error(
+        "run `{workflow_id}` already has {bound} signals waiting, its limit; it is not consuming them"
+    )]
     BufferFull {
         /// The run.
         workflow_id: String,

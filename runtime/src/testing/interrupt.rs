@@ -21,8 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::client::{Client, StartOptions};
-use crate::crash::{CrashPlan, CrashPoint};
 use crate::core::{HistoryEntry, RunRecord, Status};
+use crate::crash::{CrashPlan, CrashPoint};
 use crate::store::Store;
 use crate::worker::{Worker, WorkerBuilder, WorkerError};
 use crate::workflow::Workflow;

@@ -164,7 +164,8 @@ impl Inner {
             match effect {
                 Effect::ConsumeSignal { nonce } => {
                     if let Some(list) = self.signals.get_mut(id) {
-                        if let Some(pos) = list.iter().position(|raw| nonce_of(raw) == Some(*nonce)) {
+                        if let Some(pos) = list.iter().position(|raw| nonce_of(raw) == Some(*nonce))
+                        {
                             list.remove(pos);
                         }
                     }
@@ -212,7 +213,11 @@ impl Inner {
                 }
             }
         }
-        if decision.effects.iter().any(|e| matches!(e, Effect::TrimHistory)) {
+        if decision
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::TrimHistory))
+        {
             self.histories.remove(id);
         }
         if let Some(entry) = &decision.history {
@@ -234,7 +239,9 @@ impl Inner {
         for effect in &decision.effects {
             match effect {
                 Effect::KeepLease => self.keep_lease(id, receipt, lease_ms, now),
-                Effect::Release if buffered.is_some() => self.keep_lease(id, receipt, lease_ms, now),
+                Effect::Release if buffered.is_some() => {
+                    self.keep_lease(id, receipt, lease_ms, now)
+                }
                 Effect::Release => {
                     if let Some(run) = self.runs.get_mut(id) {
                         if holder.is_some() {
@@ -258,8 +265,10 @@ impl Inner {
                 }
                 Effect::SetInterrupt { interrupt } => {
                     if let Some(run) = self.runs.get_mut(id) {
-                        run.fields
-                            .insert("interrupt".into(), serde_json::to_string(interrupt).unwrap_or_default());
+                        run.fields.insert(
+                            "interrupt".into(),
+                            serde_json::to_string(interrupt).unwrap_or_default(),
+                        );
                     }
                 }
                 Effect::ClearInterrupt { interrupt } => {

@@ -11,8 +11,8 @@ use tokio::sync::Notify;
 
 use super::codec::{self, Fields};
 use super::{
-    Acquired, AdminStore, Applied, Lease, RunList, ScheduleStore, Started, Store, StoreError,
-    Task, Unreadable,
+    Acquired, AdminStore, Applied, Lease, RunList, ScheduleStore, Started, Store, StoreError, Task,
+    Unreadable,
 };
 use crate::core::{Decision, Guard, HistoryEntry, Interrupt, RunIndex, RunRecord, Status};
 use crate::schedule::ScheduleSpec;

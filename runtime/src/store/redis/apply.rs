@@ -297,22 +297,22 @@ impl RedisStore {
             .await
             .map_err(store_error)?;
         let raw = text(raw);
-        let reply: Reply = serde_json::from_str(&raw).map_err(|e| {
-            StoreError::Backend(format!("unexpected reply to apply ({e}): {raw}"))
-        })?;
+        let reply: Reply = serde_json::from_str(&raw)
+            .map_err(|e| StoreError::Backend(format!("unexpected reply to apply ({e}): {raw}")))?;
         let corrupt = |reason: String| StoreError::Corrupt {
             workflow_id: id.to_owned(),
             reason,
         };
         match reply {
             Reply::Applied { interrupt, signal } => {
-                let interrupt = if interrupt.is_empty() {
-                    None
-                } else {
-                    Some(serde_json::from_str(&interrupt).map_err(|e| {
-                        corrupt(format!("field `interrupt` does not decode: {e}"))
-                    })?)
-                };
+                let interrupt =
+                    if interrupt.is_empty() {
+                        None
+                    } else {
+                        Some(serde_json::from_str(&interrupt).map_err(|e| {
+                            corrupt(format!("field `interrupt` does not decode: {e}"))
+                        })?)
+                    };
                 let signal = if signal.is_empty() {
                     None
                 } else {

@@ -406,11 +406,14 @@ impl Store for RedisStore {
         guard: &Guard,
         decision: &Decision,
     ) -> Result<Applied, StoreError> {
-        if decision
-            .effects
-            .iter()
-            .any(|e| matches!(e, crate::core::Effect::Publish { notice: crate::core::Notice::Resumed }))
-        {
+        if decision.effects.iter().any(|e| {
+            matches!(
+                e,
+                crate::core::Effect::Publish {
+                    notice: crate::core::Notice::Resumed
+                }
+            )
+        }) {
             // Our own waiters forget the old settle now; other stores'
             // waiters when the published message reaches them.
             self.inner.waiters.forget(workflow_id);

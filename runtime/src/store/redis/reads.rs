@@ -7,15 +7,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::Value;
 
+use super::RedisStore;
 use super::keys::Keys;
 use super::reply::{entries, store_error};
-use super::RedisStore;
 use crate::core::{HistoryEntry, RunRecord};
 use crate::store::codec;
 use crate::store::{AdminStore, RunList, StoreError};
 
 impl RedisStore {
-    pub(super) async fn read_run(&self, workflow_id: &str) -> Result<Option<RunRecord>, StoreError> {
+    pub(super) async fn read_run(
+        &self,
+        workflow_id: &str,
+    ) -> Result<Option<RunRecord>, StoreError> {
         let keys = &self.inner.keys;
         let read = || async {
             let mut conn = self.inner.conn.clone();
@@ -52,7 +55,10 @@ impl RedisStore {
         Ok(Some(record))
     }
 
-    pub(super) async fn read_history(&self, workflow_id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
+    pub(super) async fn read_history(
+        &self,
+        workflow_id: &str,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
         let mut conn = self.inner.conn.clone();
         let reply: Value = redis::cmd("XRANGE")
             .arg(self.inner.keys.history(workflow_id))

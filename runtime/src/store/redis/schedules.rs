@@ -146,7 +146,8 @@ impl ScheduleStore for RedisStore {
                 .filter(|_| !paused)
                 .map(|n| n.to_string())
                 .unwrap_or_default();
-            let new = serde_json::to_string(&spec).map_err(|e| StoreError::Backend(e.to_string()))?;
+            let new =
+                serde_json::to_string(&spec).map_err(|e| StoreError::Backend(e.to_string()))?;
             let replaced: i64 = self
                 .inner
                 .scripts

@@ -9,7 +9,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, RedisError, Value};
 use tracing::{debug, warn};
 
-use super::reply::{millis, store_error, stream_entries, text, unexpected, pairs, values};
+use super::reply::{millis, pairs, store_error, stream_entries, text, unexpected, values};
 use super::{GROUP, RedisStore};
 use crate::core::Interrupt;
 use crate::store::codec;
@@ -384,5 +384,4 @@ impl RedisStore {
             .map_err(store_error)?;
         Ok(())
     }
-
 }
