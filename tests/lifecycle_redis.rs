@@ -23,7 +23,7 @@ support::lifecycle_scenarios::every_scenario!(on_redis);
 
 use std::time::Duration;
 
-use steadfast::{RunError, Status, Wait};
+use steadfast::{RunError, SendError, Status, Wait};
 use support::lifecycle::*;
 use support::redis_server::Durability;
 
@@ -177,10 +177,14 @@ async fn corrupt_messages_park_the_run_with_a_reason() {
         server.cli(&["HSET", &store.run_key("bad-stop"), "interrupt", "{not json"]);
         server.cli(&["RPUSH", &store.signals_key("bad-signal"), "garbage"]);
     }
-    rig.client
-        .signal("bad-stop", Item(1))
-        .await
-        .expect("accepted");
+    // A run whose record does not read takes no message; the sender is told,
+    // and the run is woken so that a worker parks it.
+    match rig.client.signal("bad-stop", Item(1)).await {
+        Err(e @ SendError::Unreadable { .. }) => {
+            assert!(e.to_string().contains("interrupt"), "{e}")
+        }
+        other => panic!("a message to an unreadable run: {other:?}"),
+    }
     rig.client
         .signal("bad-signal", Item(1))
         .await

@@ -173,7 +173,7 @@ async fn operators_list_inspect_signal_and_repair_runs() {
             .find(|l| l.starts_with(id))
             .unwrap_or_else(|| panic!("{id} in {runs}"));
         assert!(line.contains("desk") && line.contains("running"), "{line}");
-        assert!(line.contains("signal go"), "{line}");
+        assert!(line.contains("signal `go`"), "{line}");
     }
     let shown = ok(&url, &["show", "d-1"]);
     for want in [

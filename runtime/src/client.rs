@@ -47,6 +47,17 @@ pub enum SendError {
     /// The run's phase does not take this message.
     #[error(transparent)]
     Refused(Refusal),
+    /// The run's record does not read; the message was not delivered, and
+    /// the run was woken so that a worker parks it for an operator.
+    #[error(
+        "run `{id}` does not read ({reason}); the message was not delivered, and a worker will park the run for an operator"
+    )]
+    Unreadable {
+        /// The run.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -56,6 +67,10 @@ impl SendError {
     fn of(id: &str, failure: Failure) -> Self {
         match failure {
             Failure::NotFound => SendError::NotFound(id.to_owned()),
+            Failure::Unreadable(reason) => SendError::Unreadable {
+                id: id.to_owned(),
+                reason,
+            },
             Failure::Refused(Refusal::Settled { id, status }) => SendError::Settled { id, status },
             Failure::Refused(r) => SendError::Refused(r),
             Failure::Store(StoreError::BufferFull { workflow_id, bound }) => {
@@ -108,6 +123,10 @@ impl ResumeError {
     fn of(id: &str, failure: Failure) -> Self {
         match failure {
             Failure::NotFound => ResumeError::NotFound(id.to_owned()),
+            Failure::Unreadable(reason) => ResumeError::Unrepaired {
+                id: id.to_owned(),
+                reason,
+            },
             Failure::Refused(Refusal::NotStopped { id, status }) => {
                 ResumeError::NotStopped { id, status }
             }

@@ -3,7 +3,9 @@
 //! decisions: read the run, [`decide`], apply on top of the `seq` read;
 //! read and decide again when a worker committed meanwhile.
 
-use crate::core::{Guard, Input, Refusal, decide};
+use tracing::debug;
+
+use crate::core::{self, Guard, Input, Refusal, decide};
 use crate::store::{Applied, Store, StoreError};
 
 /// How often a message is decided again when the run keeps changing under
@@ -14,6 +16,8 @@ const ATTEMPTS: u32 = 50;
 #[derive(Debug)]
 pub(crate) enum Failure {
     NotFound,
+    /// The record does not read; the run was woken so that a worker parks it.
+    Unreadable(String),
     Refused(Refusal),
     Store(StoreError),
 }
@@ -33,7 +37,15 @@ pub(crate) async fn send(
 ) -> Result<Applied, Failure> {
     let mut last = None;
     for attempt in 0..ATTEMPTS {
-        let record = store.load(id).await?.ok_or(Failure::NotFound)?;
+        let record = match store.load(id).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return Err(Failure::NotFound),
+            Err(StoreError::Corrupt { reason, .. }) => {
+                wake_unreadable(store, id).await;
+                return Err(Failure::Unreadable(reason));
+            }
+            Err(e) => return Err(e.into()),
+        };
         let decision = decide(&record, input.clone(), now_ms).map_err(Failure::Refused)?;
         let guard = Guard::Current { seq: record.seq };
         match store.apply(id, &guard, &decision).await {
@@ -53,4 +65,25 @@ pub(crate) async fn send(
         "run `{id}` kept changing while a message to it was decided ({ATTEMPTS} tries, last at seq {}); try again",
         last.unwrap_or_default()
     ))))
+}
+
+/// Queues a task for a run whose record does not read, so that a worker
+/// takes it and parks it with the reason (its queue read from the raw
+/// record, which may not read either: then nothing is done).
+async fn wake_unreadable(store: &dyn Store, id: &str) {
+    let Some(admin) = store.admin() else { return };
+    let queue = match admin.raw_record(id).await {
+        Ok(Some(fields)) => fields
+            .into_iter()
+            .find(|(k, _)| k == "queue")
+            .map(|(_, v)| v),
+        _ => None,
+    };
+    let Some(queue) = queue else { return };
+    if let Err(e) = store
+        .apply(id, &Guard::Exists, &core::wake_unreadable(&queue))
+        .await
+    {
+        debug!(run = %id, error = %e, "could not wake a run whose record does not read");
+    }
 }

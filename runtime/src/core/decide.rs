@@ -150,6 +150,17 @@ pub fn park_unreadable(
     }
 }
 
+/// The decision that wakes a run whose record does not read (applied under
+/// [`Guard::Exists`](super::Guard::Exists)): a task on `queue`, so that a
+/// worker acquires it and parks it with the reason.
+pub fn wake_unreadable(queue: &str) -> Decision {
+    let mut d = Decision::nothing();
+    d.effects.push(Effect::Dispatch {
+        queue: queue.to_owned(),
+    });
+    d
+}
+
 /// The next record of a transition: `seq` one up, the attempt count of the
 /// finished work cleared.
 fn next_of(record: &RunRecord, now_ms: u64) -> RunRecord {

@@ -246,6 +246,9 @@ pub enum Guard {
         /// How long a kept lease lasts from now, in milliseconds.
         lease_ms: u64,
     },
+    /// The run exists; nothing else is checked. Only for waking a run whose
+    /// record does not read, so that a worker parks it.
+    Exists,
     /// The record is at `seq`, whoever holds it (a client's message). With
     /// an [`exclusive`](Decision::exclusive) decision, also: no worker holds
     /// a valid lease.

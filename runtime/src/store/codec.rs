@@ -349,7 +349,13 @@ impl Reader<'_> {
 
     fn json<T: for<'de> Deserialize<'de>>(&self, name: &str) -> Result<T, String> {
         let raw = self.text(name)?;
-        serde_json::from_str(&raw).map_err(|e| format!("field `{name}` does not decode: {e}"))
+        serde_json::from_str(&raw).map_err(|e| {
+            if serde_json::from_str::<Value>(&raw).is_err() {
+                format!("field `{name}` is not JSON: {e}")
+            } else {
+                format!("field `{name}` does not decode: {e}")
+            }
+        })
     }
 
     fn opt_json<T: for<'de> Deserialize<'de>>(&self, name: &str) -> Result<Option<T>, String> {

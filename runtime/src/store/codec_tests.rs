@@ -219,7 +219,7 @@ fn bad_fields_are_named() {
     assert!(
         parse(&map)
             .expect_err("does not read")
-            .contains("field `state` does not decode")
+            .contains("field `state` is not JSON")
     );
     let mut map = as_map(creation_fields(&sample()));
     map.insert("status".into(), "sleeping".into());

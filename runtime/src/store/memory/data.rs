@@ -116,6 +116,7 @@ impl Inner {
                     }
                 }
             }
+            Guard::Exists => {}
             Guard::Current { seq } => {
                 if stored_seq != seq.to_string() {
                     return Err(stale(*seq));

@@ -33,6 +33,7 @@ struct Document<'a> {
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum LuaGuard<'a> {
     Absent,
+    Exists,
     Held {
         worker: &'a str,
         fence: String,
@@ -178,6 +179,7 @@ impl RedisStore {
         };
         let lua_guard = match guard {
             Guard::Absent => LuaGuard::Absent,
+            Guard::Exists => LuaGuard::Exists,
             Guard::Held {
                 worker,
                 fence,
@@ -341,7 +343,7 @@ impl RedisStore {
                 expected: match guard {
                     Guard::Held { seq, .. } => seq.map(|s| s.to_string()).unwrap_or_default(),
                     Guard::Current { seq } => seq.to_string(),
-                    Guard::Absent => String::new(),
+                    Guard::Absent | Guard::Exists => String::new(),
                 },
                 found,
             }),

@@ -12,7 +12,7 @@
 -- The decision: {id, guard, pairs, delete, history, history_max, group,
 -- retention_ms, channel, effects}. guard.kind is `absent`, `held`
 -- ({worker, fence, seq, receipt, lease_ms}; seq '' = unchecked) or
--- `current` ({seq, exclusive}). Each effect has an `op`.
+-- `current` ({seq, exclusive}) or `exists`. Each effect has an `op`.
 --
 -- The reply is JSON: {"outcome": "applied", "interrupt": .., "signal": ..}
 -- or a refusal: `exists` (with the fields), `missing`, `fenced`, `stale`
@@ -38,6 +38,8 @@ else
     if g.seq ~= '' and cur[3] ~= g.seq then
       return reply({outcome = 'stale', found = cur[3] or ''})
     end
+  elseif g.kind == 'exists' then
+    -- nothing more to check
   elseif g.kind == 'current' then
     if cur[3] ~= g.seq then
       return reply({outcome = 'stale', found = cur[3] or ''})
