@@ -178,7 +178,7 @@ async fn operators_list_inspect_signal_and_repair_runs() {
     let shown = ok(&url, &["show", "d-1"]);
     for want in [
         "status        running",
-        "waiting       signal:go",
+        "waiting       signal `go`",
         "step          signal_go#0",
         "status = \"waiting for go\"",
         "unbook undoes book#0 (key d-1/book#0/",

@@ -304,9 +304,11 @@ pub trait Store: Send + Sync + 'static {
         max: usize,
     ) -> Result<usize, StoreError>;
 
-    /// Reads a run, with its buffered signals. A parked record that does
-    /// not read is returned as far as it reads, with no phase to resume to;
-    /// any other record that does not read is [`StoreError::Corrupt`].
+    /// Reads a run, with its buffered signals (one that does not read is
+    /// shown with the name `(unreadable)` and its text as payload). A parked
+    /// record that does not read is returned as far as it reads, with no
+    /// phase to resume to; any other record that does not read is
+    /// [`StoreError::Corrupt`].
     async fn load(&self, workflow_id: &str) -> Result<Option<RunRecord>, StoreError>;
 
     /// Reads a run's history, oldest first.

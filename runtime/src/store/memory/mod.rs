@@ -137,12 +137,10 @@ impl MemoryStore {
             reason,
         };
         let mut record = codec::parse_for_display(&run.fields).map_err(corrupt)?;
+        // An entry that does not read is shown as such: it is the worker
+        // that parks the run on it, not a reader.
         let raw = inner.signals.get(workflow_id).cloned().unwrap_or_default();
-        record.signals = if record.status().needs_attention() {
-            codec::parse_signals_for_display(&raw)
-        } else {
-            codec::parse_signals(&raw).map_err(corrupt)?
-        };
+        record.signals = codec::parse_signals_for_display(&raw);
         Ok(Some(record))
     }
 }

@@ -47,11 +47,9 @@ impl RedisStore {
             reason,
         };
         let mut record = codec::parse_for_display(&fields).map_err(corrupt)?;
-        record.signals = if record.status().needs_attention() {
-            codec::parse_signals_for_display(&signals)
-        } else {
-            codec::parse_signals(&signals).map_err(corrupt)?
-        };
+        // An entry that does not read is shown as such: it is the worker
+        // that parks the run on it, not a reader.
+        record.signals = codec::parse_signals_for_display(&signals);
         Ok(Some(record))
     }
 

@@ -190,12 +190,19 @@ async fn redelivery(c: &Ctx<'_>) -> Outcome {
         "first delivery counted {}",
         first.deliveries
     );
-    // Nobody acknowledges or renews it: after the reclaim time it comes back.
-    let wait = c.harness.reclaim_after() * 4 + Duration::from_secs(2);
-    let again = c
-        .poll(&id, wait)
-        .await?
-        .ok_or("the abandoned task was not delivered again")?;
+    // Nobody acknowledges or renews it: after the reclaim time a later poll
+    // delivers it again.
+    let deadline =
+        tokio::time::Instant::now() + c.harness.reclaim_after() * 4 + Duration::from_secs(2);
+    let again = loop {
+        if let Some(task) = c.poll(&id, Duration::from_millis(100)).await? {
+            break task;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the abandoned task was not delivered again"
+        );
+    };
     ensure!(
         again.receipt == first.receipt && again.deliveries == 2,
         "redelivered as {again:?}"
@@ -245,7 +252,7 @@ async fn corrupt_record(c: &Ctx<'_>) -> Outcome {
         .map_err(|e| e.to_string())?;
     c.harness.set_field(&id, "seq", Some("not-a-number")).await;
     c.harness.set_field(&id, "state", Some("{broken")).await;
-    let task = crate::store::Task::new(id.clone(), id.clone(), "by-hand".into());
+    let task = lease.task.clone();
     let (lease, unreadable) = match c.acquire(&task, "worker-a", LEASE).await? {
         Acquired::Held(l, Err(u)) => (l, u),
         other => return Err(format!("a corrupt record was read as {other:?}")),

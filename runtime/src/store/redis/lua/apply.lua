@@ -32,6 +32,10 @@ else
     return reply({outcome = 'missing'})
   end
   if g.kind == 'held' then
+    -- A receipt that is no stream entry id would fail XACK after writes.
+    if g.receipt ~= '' and not string.match(g.receipt, '^%d+%-%d+$') then
+      return redis.error_reply('receipt ' .. g.receipt .. ' is no stream entry id; nothing was written')
+    end
     if cur[1] ~= g.fence or cur[2] ~= g.worker then
       return reply({outcome = 'fenced'})
     end
@@ -116,6 +120,9 @@ local function keep_lease()
   redis.call('HSET', run, 'lease_until', tostring(now_ms() + g.lease_ms))
 end
 local indexes = {active = KEYS[5], done = KEYS[6], attention = KEYS[7]}
+-- The time the decision was made, from its index score: retention counts
+-- from it, on the deciding worker's clock, like every score in the index.
+local decided_at = nil
 
 for _, e in ipairs(d.effects) do
   local op = e.op
@@ -151,6 +158,7 @@ for _, e in ipairs(d.effects) do
       end
     end
   elseif op == 'index' then
+    decided_at = e.score
     for name, key in pairs(indexes) do
       if name == e.index then
         redis.call('ZADD', key, e.score, d.id)
@@ -163,7 +171,7 @@ for _, e in ipairs(d.effects) do
     if retention > 0 then
       redis.call('PEXPIRE', run, retention)
       redis.call('PEXPIRE', KEYS[2], retention)
-      redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now_ms() - retention)
+      redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', (decided_at or now_ms()) - retention)
     end
   elseif op == 'publish' then
     redis.call('PUBLISH', d.channel, e.message)
