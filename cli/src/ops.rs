@@ -59,6 +59,27 @@ async fn connect(conn: &Connection) -> Result<RedisStore, CliError> {
         })
 }
 
+/// A run as JSON for scripts: the record, with its status, step, state and
+/// reason at the top as well (they are derived from its phase).
+fn run_json(record: &RunRecord) -> serde_json::Value {
+    let mut v = serde_json::to_value(record).unwrap_or(serde_json::Value::Null);
+    if let Some(map) = v.as_object_mut() {
+        map.insert("status".into(), record.status().as_str().into());
+        map.insert("step".into(), record.step().into());
+        map.insert(
+            "state".into(),
+            record
+                .phase
+                .state()
+                .map_or(serde_json::Value::Null, |s| s.json.clone()),
+        );
+        if let Some(reason) = record.reason() {
+            map.insert("reason".into(), reason.into());
+        }
+    }
+    v
+}
+
 fn json(v: &impl Serialize) -> String {
     let mut s =
         serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("\"does not encode: {e}\""));
@@ -95,7 +116,7 @@ pub(crate) async fn run(cli: Cli) -> Result<String, CliError> {
         }
         Command::Show { id } => match store.load(&id).await {
             Ok(Some(env)) => Ok(if as_json {
-                json(&env)
+                json(&run_json(&env))
             } else {
                 render::run(&env, &store.run_key(&id))
             }),
@@ -196,7 +217,8 @@ async fn runs(store: &RedisStore, ids: &[String], as_json: bool) -> Result<Strin
         }
     }
     if as_json {
-        return Ok(json(&envelopes));
+        let views: Vec<serde_json::Value> = envelopes.iter().map(run_json).collect();
+        return Ok(json(&views));
     }
     if rows.is_empty() {
         return Ok("no runs\n".to_owned());

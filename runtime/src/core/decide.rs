@@ -661,7 +661,6 @@ fn compensated(record: &RunRecord, now_ms: u64) -> Result<Decision, Refusal> {
     let mut effects = Vec::new();
     clear_cancel(record, &mut effects);
     effects.push(Effect::KeepLease);
-    let mut next = next;
     if let Some(Interrupt::Cancel { .. }) = &next.interrupt {
         next.interrupt = None;
     }

@@ -9,6 +9,9 @@ use serde_json::Value;
 use super::record::{Interrupt, SignalEntry};
 
 /// Something that happened to a run, or that someone asks of it.
+// One input is made per transition and consumed at once: its size does not
+// matter, and boxing the step would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Input {

@@ -31,6 +31,8 @@ pub struct Capabilities<'a> {
 }
 
 /// The next thing a worker does with a run it holds.
+// Made once per transition and consumed at once (see `Input`).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Action {

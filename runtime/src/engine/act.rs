@@ -23,11 +23,10 @@ pub(super) struct Call<'a> {
 }
 
 impl Engine {
-    fn activity(&self, name: &str) -> Result<Arc<dyn ErasedActivity>, Input> {
-        self.registry
-            .find_activity(name)
-            .cloned()
-            .ok_or_else(|| Input::Park {
+    /// The activity, or the park of a run that needs one this worker lacks.
+    fn activity(&self, name: &str) -> Result<Arc<dyn ErasedActivity>, Box<Input>> {
+        self.registry.find_activity(name).cloned().ok_or_else(|| {
+            Box::new(Input::Park {
                 reason: format!(
                     "activity `{name}` is not registered on this worker (it knows: {})",
                     self.registry
@@ -36,6 +35,7 @@ impl Engine {
                         .join(", ")
                 ),
             })
+        })
     }
 
     /// Feeds `resume` to the workflow's step function; returns what it did
@@ -130,7 +130,7 @@ impl Engine {
     ) -> Result<Option<Input>, DriveError> {
         let handler = match self.activity(call.activity) {
             Ok(h) => h,
-            Err(park) => return Ok(Some(park)),
+            Err(park) => return Ok(Some(*park)),
         };
         let spec = CallSpec {
             step: call.step,
@@ -174,7 +174,7 @@ impl Engine {
     ) -> Result<Option<Input>, DriveError> {
         let handler = match self.activity(&entry.activity) {
             Ok(h) => h,
-            Err(park) => return Ok(Some(park)),
+            Err(park) => return Ok(Some(*park)),
         };
         let spec = CallSpec {
             step: &entry.step,

@@ -627,8 +627,8 @@ pub(crate) fn parse_for_display(fields: &Fields) -> Result<RunRecord, String> {
             .flatten()
             .and_then(|b| u32::try_from(b).ok()),
         queries: fields
-            .iter()
-            .filter_map(|(n, _)| {
+            .keys()
+            .filter_map(|n| {
                 n.strip_prefix(QUERY_PREFIX)
                     .map(|q| (q.to_owned(), lenient_json(n)))
             })

@@ -542,7 +542,7 @@ async fn deletes(c: &Ctx<'_>) -> Outcome {
     ensure!(!active.contains(&id), "the index entry stayed");
     let fired = c
         .store
-        .fire_timers(u64::MAX / 2, &[id.clone()], 10)
+        .fire_timers(u64::MAX / 2, std::slice::from_ref(&id), 10)
         .await
         .map_err(|e| e.to_string())?;
     ensure!(fired == 0, "the timer stayed");

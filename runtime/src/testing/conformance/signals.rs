@@ -146,7 +146,7 @@ async fn keeps_lease(c: &Ctx<'_>) -> Outcome {
     );
     let fired = c
         .store
-        .fire_timers(u64::MAX / 2, &[record.id.clone()], 10)
+        .fire_timers(u64::MAX / 2, std::slice::from_ref(&record.id), 10)
         .await
         .map_err(|e| e.to_string())?;
     ensure!(
