@@ -91,7 +91,7 @@ fn ctx_command(errors: &Errors, m: &ExprMethodCall) -> Option<Awaited> {
             if types.next().is_some() { None } else { first }
         });
         match single {
-            Some(ty) => Some(ty),
+            Some(ty) => Some(Box::new(ty)),
             None => {
                 errors.spanned(
                     &m.method,

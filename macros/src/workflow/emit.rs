@@ -359,7 +359,7 @@ impl<'a> Emitter<'a> {
             } = &s.kind
             {
                 if seen.insert(quote!(#ty).to_string()) {
-                    out.push(ty.clone());
+                    out.push((**ty).clone());
                 }
             }
         }

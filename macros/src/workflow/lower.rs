@@ -835,7 +835,7 @@ impl Lowerer<'_> {
             ),
             SuspendKind::Ctx { method, call, ty } => (
                 proc_macro2::TokenStream::new(),
-                ctx_outcome_types(*method, ty.as_ref()),
+                ctx_outcome_types(*method, ty.as_deref()),
                 call.args.iter().cloned().collect(),
             ),
         };
@@ -983,7 +983,7 @@ impl Lowerer<'_> {
                         .map(|s| s.ident.to_string().trim_start_matches("r#").to_owned())
                         .unwrap_or_default()
                 };
-                let type_ident = |ty: &Option<Type>| match ty {
+                let type_ident = |ty: &Option<Box<Type>>| match ty.as_deref() {
                     Some(Type::Path(tp)) => snake_case(&last_ident(&tp.path)),
                     _ => String::new(),
                 };

@@ -6,10 +6,12 @@ mod classify;
 mod emit;
 mod graph;
 mod hoist;
+mod imports;
 mod jumps;
 mod liveness;
 mod lower;
 mod patches;
+mod resolve;
 mod rewrite;
 mod scan;
 mod sig;
@@ -39,7 +41,8 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let Some(sig) = WorkflowSig::parse(&errors, &func) else {
         return fallback(errors, &func);
     };
-    scan::check_body(&errors, &func.block);
+    let resolver = resolver_for(&func);
+    scan::check_body(&errors, &func.block, resolver.as_ref());
     let cfg = lower::lower(&errors, &sig, (*func.block).clone());
     let live = Liveness::compute(&cfg);
     let patches = patches::collect(&errors, &func.block, sig.ctx.as_ref());
@@ -90,6 +93,22 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let out = emitter.emit(&states);
     let errs = errors.into_compile_errors();
     quote!(#errs #out)
+}
+
+/// The scopes around `func`, read from its source file; `None` when the
+/// compiler does not say which file it is in (inside another macro's
+/// expansion) or the file cannot be read.
+fn resolver_for(func: &ItemFn) -> Option<resolve::Resolver> {
+    let file = func.sig.ident.span().local_file()?;
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").map(std::path::PathBuf::from);
+    let block = &func.block;
+    let text = imports::squash(&quote!(#block).to_string());
+    resolve::Resolver::for_fn(
+        &file,
+        manifest.as_deref(),
+        &func.sig.ident.to_string(),
+        &text,
+    )
 }
 
 /// On errors: the errors, plus a marker type so that uses of the workflow
