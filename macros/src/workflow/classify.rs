@@ -4,7 +4,9 @@ use quote::quote;
 use syn::spanned::Spanned;
 use syn::{Expr, ExprMethodCall, GenericArgument, Ident};
 
-use super::cfg::{CtxMethod, SuspendKind};
+use super::cfg::{CtxMethod, Suspend, SuspendKind};
+use super::imports::ItemKind;
+use super::resolve::Resolver;
 use crate::errors::Errors;
 
 /// What an awaited expression is.
@@ -154,5 +156,28 @@ pub(crate) fn ctx_outcome_types(
             syn::parse_quote!(<#t as #p::Workflow>::Output),
         ),
         _ => (syn::parse_quote!(()), syn::parse_quote!(())),
+    }
+}
+
+/// Reports awaited calls of the crate's own functions that are not
+/// activities (found by reading the source, so rustc's "expected type,
+/// found function" at the generated code never shows).
+pub(crate) fn check_activities(errors: &Errors, suspends: &[Suspend], resolver: Option<&Resolver>) {
+    let Some(resolver) = resolver else { return };
+    for s in suspends {
+        let SuspendKind::Activity { path, .. } = &s.kind else {
+            continue;
+        };
+        let segs: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+        if resolver.crate_item(&segs) == Some(ItemKind::PlainFn) {
+            let name = segs.join("::");
+            errors.spanned(
+                path,
+                format!(
+                    "`{name}` is not an activity, so a workflow cannot await it: its result would not be \
+                     checkpointed; annotate it with `#[activity]`, or call it inside an activity"
+                ),
+            );
+        }
     }
 }

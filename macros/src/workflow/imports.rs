@@ -37,13 +37,24 @@ pub(crate) struct Glob {
     pub(crate) line: usize,
 }
 
+/// What kind of item a name defines, as far as the workflow checks care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ItemKind {
+    /// A function without `#[activity]`.
+    PlainFn,
+    /// A function with `#[activity]`.
+    Activity,
+    /// Anything else (a type, a module, a constant, ...).
+    Other,
+}
+
 /// What one scope (a module, or a function body) declares.
 #[derive(Debug, Default)]
 pub(crate) struct Scope {
     pub(crate) imports: Vec<Import>,
     pub(crate) globs: Vec<Glob>,
-    /// Names of the items defined here (functions, types, modules, ...).
-    pub(crate) items: HashSet<String>,
+    /// The items defined here (functions, types, modules, ...) by name.
+    pub(crate) items: HashMap<String, ItemKind>,
 }
 
 impl Scope {
@@ -53,7 +64,7 @@ impl Scope {
 
     /// Whether the scope declares `name` itself or imports it by name.
     pub(crate) fn provides(&self, name: &str) -> bool {
-        self.items.contains(name) || self.import(name).is_some()
+        self.items.contains_key(name) || self.import(name).is_some()
     }
 
     fn add_item(&mut self, item: &Item) {
@@ -79,7 +90,23 @@ impl Scope {
             }
             Item::Const(i) => &i.ident,
             Item::Enum(i) => &i.ident,
-            Item::Fn(i) => &i.sig.ident,
+            Item::Fn(i) => {
+                let activity = i.attrs.iter().any(|a| {
+                    a.path()
+                        .segments
+                        .last()
+                        .is_some_and(|s| s.ident == "activity")
+                });
+                let kind = if activity {
+                    ItemKind::Activity
+                } else {
+                    ItemKind::PlainFn
+                };
+                // An activity also defines a struct of the same name; the
+                // function decides what an awaited call is.
+                self.items.insert(ident(&i.sig.ident), kind);
+                return;
+            }
             Item::Mod(i) => &i.ident,
             Item::Static(i) => &i.ident,
             Item::Struct(i) => &i.ident,
@@ -93,7 +120,7 @@ impl Scope {
             },
             _ => return,
         };
-        self.items.insert(ident(name));
+        self.items.entry(ident(name)).or_insert(ItemKind::Other);
     }
 }
 

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use super::imports::{self, CrateLayout, Glob, Import, Module, Scope};
+use super::imports::{self, CrateLayout, Glob, Import, ItemKind, Module, Scope};
 
 /// How deep re-exports are followed before giving up (cycles included).
 const MAX_HOPS: usize = 16;
@@ -136,7 +136,7 @@ impl Resolver {
                 .expand(self.here.as_deref(), imp, rest, 0)
                 .pipe_via(via);
         }
-        if self.body.items.contains(first) {
+        if self.body.items.contains_key(first) {
             return Vec::new();
         }
         let Some(current) = self.current() else {
@@ -148,7 +148,7 @@ impl Resolver {
                 .expand(self.here.as_deref(), imp, rest, 0)
                 .pipe_via(via);
         }
-        if current.scope.items.contains(first) {
+        if current.scope.items.contains_key(first) {
             return match (&self.here, is_mod(current, first)) {
                 (Some(here), true) => {
                     let mp = join(here, first);
@@ -159,6 +159,82 @@ impl Resolver {
         }
         let globs = self.body.globs.iter().chain(&current.scope.globs);
         self.through_globs(self.here.as_deref(), globs, segs, 0, true)
+    }
+
+    /// The kind of the crate's own item that a path written in the workflow
+    /// body names, when it can be found: explicit imports, local modules and
+    /// `crate::`/`self::`/`super::` paths are followed (not globs).
+    pub(crate) fn crate_item(&self, segs: &[String]) -> Option<ItemKind> {
+        let first = segs.first()?;
+        let rest = &segs[1..];
+        if matches!(first.as_str(), "crate" | "self" | "super") {
+            let path = normalize(self.here.as_deref(), segs)?;
+            return self.item_in(&[], &path, 0);
+        }
+        if let Some(imp) = self.body.import(first) {
+            return self.item_via(self.here.as_deref(), imp, rest, 0);
+        }
+        if rest.is_empty() {
+            if let Some(k) = self.body.items.get(first) {
+                return Some(*k);
+            }
+        }
+        let current = self.current()?;
+        if let Some(imp) = current.scope.import(first) {
+            return self.item_via(self.here.as_deref(), imp, rest, 0);
+        }
+        if rest.is_empty() {
+            return current.scope.items.get(first).copied();
+        }
+        let here = self.here.as_ref()?;
+        if is_mod(current, first) {
+            return self.item_in(&join(here, first), rest, 0);
+        }
+        None
+    }
+
+    /// The kind of the item `imp` names, followed by `rest`, seen from `at`.
+    fn item_via(
+        &self,
+        at: Option<&[String]>,
+        imp: &Import,
+        rest: &[String],
+        hops: usize,
+    ) -> Option<ItemKind> {
+        if imp.absolute || hops > MAX_HOPS {
+            return None;
+        }
+        let full: Vec<String> = imp.target.iter().chain(rest).cloned().collect();
+        let first = full.first()?;
+        if matches!(first.as_str(), "crate" | "self" | "super") {
+            let path = normalize(at, &full)?;
+            return self.item_in(&[], &path, hops + 1);
+        }
+        let at = at?;
+        if is_mod(self.locate(at)?.get()?, first) {
+            return self.item_in(at, &full, hops + 1);
+        }
+        None
+    }
+
+    /// The kind of the item `rest` names inside crate module `mp`.
+    fn item_in(&self, mp: &[String], rest: &[String], hops: usize) -> Option<ItemKind> {
+        if hops > MAX_HOPS {
+            return None;
+        }
+        let (first, tail) = rest.split_first()?;
+        let loc = self.locate(mp)?;
+        let m = loc.get()?;
+        if let Some(imp) = m.scope.import(first) {
+            return self.item_via(Some(mp), imp, tail, hops + 1);
+        }
+        if tail.is_empty() {
+            return m.scope.items.get(first).copied();
+        }
+        if is_mod(m, first) {
+            return self.item_in(&join(mp, first), tail, hops + 1);
+        }
+        None
     }
 
     /// Resolves `segs` through glob imports declared in module `at`: a glob
@@ -244,7 +320,7 @@ impl Resolver {
                 if is_mod(m, first) {
                     return self.in_module(at, &full, hops + 1);
                 }
-                if m.scope.items.contains(first) {
+                if m.scope.items.contains_key(first) {
                     return Vec::new();
                 }
             }
@@ -278,7 +354,7 @@ impl Resolver {
         if is_mod(m, first) {
             return self.in_module(&join(mp, first), &rest[1..], hops + 1);
         }
-        if m.scope.items.contains(first) {
+        if m.scope.items.contains_key(first) {
             return Vec::new();
         }
         self.through_globs(Some(mp), m.scope.globs.iter(), rest, hops + 1, false)
