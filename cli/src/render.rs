@@ -52,8 +52,24 @@ pub(crate) fn note(env: &Envelope) -> String {
             env.last_error.as_deref().unwrap_or("?")
         ),
         Some(Pending::Activity { activity, .. }) => format!("calling {activity}"),
-        Some(pending) => pending.waiting().unwrap_or_default().replace(':', " "),
+        Some(pending) => waiting(pending),
         None => env.error_message.clone().unwrap_or_default(),
+    }
+}
+
+/// What a run waits for outside the worker, in words; times keep their
+/// colons (`sleeping until 2026-12-01 09:00:00.000Z`).
+fn waiting(pending: &Pending) -> String {
+    match pending {
+        Pending::Timer { until_ms, .. } => format!("sleeping until {}", time(*until_ms)),
+        Pending::Signal {
+            name,
+            deadline_ms: Some(deadline),
+            ..
+        } => format!("waiting for signal {name} until {}", time(*deadline)),
+        Pending::Signal { name, .. } => format!("waiting for signal {name}"),
+        Pending::Child { id, workflow, .. } => format!("waiting for child {id} ({workflow})"),
+        other => other.waiting().unwrap_or_default(),
     }
 }
 
@@ -195,4 +211,30 @@ pub(crate) fn schedules(specs: &[ScheduleSpec]) -> String {
         })
         .collect();
     table(&["ID", "WORKFLOW", "CRON", "NEXT", "RUNS"], &rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(json: serde_json::Value) -> Pending {
+        serde_json::from_value(json).expect("a pending command")
+    }
+
+    #[test]
+    fn waiting_times_keep_their_colons() {
+        // 2026-12-01T09:30:15.250Z
+        let at = 1_796_117_415_250_u64;
+        let timer =
+            pending(serde_json::json!({"kind": "timer", "step": "sleep#0", "until_ms": at}));
+        assert_eq!(waiting(&timer), "sleeping until 2026-12-01 09:30:15.250Z");
+        let signal = pending(serde_json::json!({
+            "kind": "signal", "step": "signal_cancel#0", "name": "cancel", "deadline_ms": at
+        }));
+        assert_eq!(
+            waiting(&signal),
+            "waiting for signal cancel until 2026-12-01 09:30:15.250Z"
+        );
+        assert_eq!(time(at), "2026-12-01 09:30:15.250Z");
+    }
 }

@@ -30,14 +30,14 @@ pub(crate) fn classify(errors: &Errors, base: &Expr, ctx: Option<&Ident>) -> Opt
                 errors.spanned(base, not_awaitable());
                 return None;
             }
-            if let Some(last) = func.path.segments.last() {
-                if !last.arguments.is_none() {
-                    errors.spanned(
-                        &last.arguments,
-                        "activities are not generic: remove the type arguments",
-                    );
-                    return None;
-                }
+            if let Some(last) = func.path.segments.last()
+                && !last.arguments.is_none()
+            {
+                errors.spanned(
+                    &last.arguments,
+                    "activities are not generic: remove the type arguments",
+                );
+                return None;
             }
             Some(Awaited::Suspend(Box::new(SuspendKind::Activity {
                 path: func.path.clone(),

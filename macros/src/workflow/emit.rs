@@ -325,10 +325,9 @@ impl<'a> Emitter<'a> {
                 ty: Some(ty),
                 ..
             } = &s.kind
+                && seen.insert(quote!(#ty).to_string())
             {
-                if seen.insert(quote!(#ty).to_string()) {
-                    out.push((**ty).clone());
-                }
+                out.push((**ty).clone());
             }
         }
         out

@@ -356,10 +356,10 @@ impl CrateLayout {
             .map(|r| src.join(r))
             .find(|r| r.is_file());
         let mut module: Vec<String> = parts;
-        if let Some(last) = module.pop() {
-            if last != "mod.rs" {
-                module.push(last.trim_end_matches(".rs").to_owned());
-            }
+        if let Some(last) = module.pop()
+            && last != "mod.rs"
+        {
+            module.push(last.trim_end_matches(".rs").to_owned());
         }
         CrateLayout {
             root,

@@ -174,10 +174,10 @@ impl Resolver {
         if let Some(imp) = self.body.import(first) {
             return self.item_via(self.here.as_deref(), imp, rest, 0);
         }
-        if rest.is_empty() {
-            if let Some(k) = self.body.items.get(first) {
-                return Some(*k);
-            }
+        if rest.is_empty()
+            && let Some(k) = self.body.items.get(first)
+        {
+            return Some(*k);
         }
         let current = self.current()?;
         if let Some(imp) = current.scope.import(first) {
@@ -315,14 +315,14 @@ impl Resolver {
         }
         // Since Rust 2018 a `use` path may start with a module of the same
         // scope (`use util::pause;`).
-        if let Some(at) = at {
-            if let Some(m) = self.locate(at).as_ref().and_then(Loc::get) {
-                if is_mod(m, first) {
-                    return self.in_module(at, &full, hops + 1);
-                }
-                if m.scope.items.contains_key(first) {
-                    return Vec::new();
-                }
+        if let Some(at) = at
+            && let Some(m) = self.locate(at).as_ref().and_then(Loc::get)
+        {
+            if is_mod(m, first) {
+                return self.in_module(at, &full, hops + 1);
+            }
+            if m.scope.items.contains_key(first) {
+                return Vec::new();
             }
         }
         vec![full]
