@@ -17,6 +17,7 @@ mod context;
 mod crash;
 mod engine;
 mod envelope;
+mod layout;
 mod options;
 mod registry;
 mod resources;

@@ -9,7 +9,8 @@ pub use crate::context::{ChildStart, ContinueAsNew, SignalWait, Sleep, WorkflowC
 pub use crate::options::{ActivityOptions, RetryPolicy};
 pub use crate::registry::Registry;
 pub use crate::workflow::{
-    ChildError, Command, Resume, Signal, StateInfo, StepError, Transition, Workflow, WorkflowInfo,
+    ChildError, Command, InfoCell, Resume, Signal, StateInfo, StepError, TracedState, Transition,
+    Workflow, WorkflowInfo,
 };
 
 use serde::Serialize;
@@ -86,6 +87,8 @@ pub trait ProbeStored<T> {
     fn serialize_stored<S: serde::Serializer>(&self, value: &T, s: S) -> Result<S::Ok, S::Error>;
     /// Decodes a value.
     fn deserialize_stored<'de, D: serde::Deserializer<'de>>(&self, d: D) -> Result<T, D::Error>;
+    /// The serde layout of `T`, for the state's fingerprint.
+    fn layout(&self) -> String;
 }
 
 impl<T: Serialize + DeserializeOwned> ProbeStored<T> for Probe<T> {
@@ -94,6 +97,9 @@ impl<T: Serialize + DeserializeOwned> ProbeStored<T> for Probe<T> {
     }
     fn deserialize_stored<'de, D: serde::Deserializer<'de>>(&self, d: D) -> Result<T, D::Error> {
         T::deserialize(d)
+    }
+    fn layout(&self) -> String {
+        crate::layout::or_type_name::<T>()
     }
 }
 
@@ -111,6 +117,10 @@ pub trait ProbeNotStored<T> {
     /// Fails.
     fn deserialize_stored<'de, D: serde::Deserializer<'de>>(&self, _: D) -> Result<T, D::Error> {
         Err(serde::de::Error::custom("this type cannot be stored"))
+    }
+    /// Nothing.
+    fn layout(&self) -> String {
+        String::new()
     }
 }
 

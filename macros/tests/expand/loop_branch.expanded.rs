@@ -239,37 +239,56 @@ const _: () = {
             }
         }
         fn info() -> &'static ::steadfast::__private::WorkflowInfo {
-            static INFO: ::steadfast::__private::WorkflowInfo = ::steadfast::__private::WorkflowInfo::new(
-                "restock",
-                "default",
-                &[
-                    ::steadfast::__private::StateInfo::new(
-                        "start",
-                        "start",
-                        &[("skus", "Vec<String>")],
-                        "9dbecd5e4b5fc53b",
-                    ),
-                    ::steadfast::__private::StateInfo::new(
-                        "stock_level#0",
-                        "activity stock_level",
-                        &[
-                            ("ordered", "u32"),
-                            ("__sf_items_1", "ForItems<String>"),
-                            ("sku", "String"),
-                        ],
-                        "ed988fdbf3697ead",
-                    ),
-                    ::steadfast::__private::StateInfo::new(
-                        "order_more#0",
-                        "activity order_more",
-                        &[("ordered", "u32"), ("__sf_items_1", "ForItems<String>")],
-                        "5066d091603a9b3c",
-                    ),
-                ],
-                &[],
-                "stateDiagram-v2\n    state \"start\" as s_start\n    state \"stock_level#0\" as s_stock_level_0\n    state \"order_more#0\" as s_order_more_0\n    state \"completed\" as completed\n    state \"failed: compensations run, newest first\" as failed\n    [*] --> s_start\n    s_start --> s_stock_level_0\n    s_start --> completed\n    s_stock_level_0 --> s_stock_level_0\n    s_stock_level_0 --> s_order_more_0\n    s_stock_level_0 --> completed\n    s_stock_level_0 --> failed: error\n    s_order_more_0 --> s_stock_level_0\n    s_order_more_0 --> completed\n    s_order_more_0 --> failed: error\n    completed --> [*]\n    failed --> [*]",
-            );
-            &INFO
+            static INFO: ::steadfast::__private::InfoCell = ::steadfast::__private::InfoCell::new();
+            INFO.get_or_init(|| {
+                use ::steadfast::__private::{ProbeNotStored as _, ProbeStored as _};
+                ::steadfast::__private::WorkflowInfo::traced(
+                    "restock",
+                    "default",
+                    ::std::vec::Vec::from([
+                        ::steadfast::__private::TracedState::new(
+                            "start",
+                            "start",
+                            &[("skus", "Vec<String>")],
+                            ::std::vec::Vec::from([
+                                (&::steadfast::__private::Probe::<Vec<String>>::new())
+                                    .layout(),
+                            ]),
+                        ),
+                        ::steadfast::__private::TracedState::new(
+                            "stock_level#0",
+                            "activity stock_level",
+                            &[
+                                ("ordered", "u32"),
+                                ("__sf_items_1", "ForItems<String>"),
+                                ("sku", "String"),
+                            ],
+                            ::std::vec::Vec::from([
+                                (&::steadfast::__private::Probe::<u32>::new()).layout(),
+                                (&::steadfast::__private::Probe::<
+                                    ::steadfast::__private::ForItems<String>,
+                                >::new())
+                                    .layout(),
+                                (&::steadfast::__private::Probe::<String>::new()).layout(),
+                            ]),
+                        ),
+                        ::steadfast::__private::TracedState::new(
+                            "order_more#0",
+                            "activity order_more",
+                            &[("ordered", "u32"), ("__sf_items_1", "ForItems<String>")],
+                            ::std::vec::Vec::from([
+                                (&::steadfast::__private::Probe::<u32>::new()).layout(),
+                                (&::steadfast::__private::Probe::<
+                                    ::steadfast::__private::ForItems<String>,
+                                >::new())
+                                    .layout(),
+                            ]),
+                        ),
+                    ]),
+                    &[],
+                    "stateDiagram-v2\n    state \"start\" as s_start\n    state \"stock_level#0\" as s_stock_level_0\n    state \"order_more#0\" as s_order_more_0\n    state \"completed\" as completed\n    state \"failed: compensations run, newest first\" as failed\n    [*] --> s_start\n    s_start --> s_stock_level_0\n    s_start --> completed\n    s_stock_level_0 --> s_stock_level_0\n    s_stock_level_0 --> s_order_more_0\n    s_stock_level_0 --> completed\n    s_stock_level_0 --> failed: error\n    s_order_more_0 --> s_stock_level_0\n    s_order_more_0 --> completed\n    s_order_more_0 --> failed: error\n    completed --> [*]\n    failed --> [*]",
+                )
+            })
         }
         fn register_activities(registry: &mut ::steadfast::__private::Registry) {
             registry.activity::<__SfActivity0>();

@@ -247,45 +247,67 @@ const _: () = {
             }
         }
         fn info() -> &'static ::steadfast::__private::WorkflowInfo {
-            static INFO: ::steadfast::__private::WorkflowInfo = ::steadfast::__private::WorkflowInfo::new(
-                "order",
-                "default",
-                &[
-                    ::steadfast::__private::StateInfo::new(
-                        "start",
-                        "start",
-                        &[("order_id", "String")],
-                        "bfd53f5b9105dfad",
-                    ),
-                    ::steadfast::__private::StateInfo::new(
-                        "charge_card#0",
-                        "activity charge_card",
-                        &[("order_id", "String")],
-                        "6da8645be6da8a59",
-                    ),
-                    ::steadfast::__private::StateInfo::new(
-                        "reserve_inventory#0",
-                        "activity reserve_inventory",
-                        &[
-                            ("order_id", "String"),
-                            ("payment", "<charge_card as Activity>::Output"),
-                        ],
-                        "f941dd74f37bde20",
-                    ),
-                    ::steadfast::__private::StateInfo::new(
-                        "ship#0",
-                        "activity ship",
-                        &[
-                            ("payment", "<charge_card as Activity>::Output"),
-                            ("reservation", "<reserve_inventory as Activity>::Output"),
-                        ],
-                        "3c28fc1cf0175f3d",
-                    ),
-                ],
-                &[],
-                "stateDiagram-v2\n    state \"start\" as s_start\n    state \"charge_card#0\" as s_charge_card_0\n    state \"reserve_inventory#0\" as s_reserve_inventory_0\n    state \"ship#0\" as s_ship_0\n    state \"completed\" as completed\n    state \"failed: compensations run, newest first\" as failed\n    [*] --> s_start\n    s_start --> s_charge_card_0\n    s_charge_card_0 --> s_reserve_inventory_0\n    s_charge_card_0 --> failed: error\n    s_reserve_inventory_0 --> s_ship_0\n    s_reserve_inventory_0 --> failed: error\n    s_ship_0 --> completed\n    s_ship_0 --> failed: error\n    completed --> [*]\n    failed --> [*]",
-            );
-            &INFO
+            static INFO: ::steadfast::__private::InfoCell = ::steadfast::__private::InfoCell::new();
+            INFO.get_or_init(|| {
+                use ::steadfast::__private::{ProbeNotStored as _, ProbeStored as _};
+                ::steadfast::__private::WorkflowInfo::traced(
+                    "order",
+                    "default",
+                    ::std::vec::Vec::from([
+                        ::steadfast::__private::TracedState::new(
+                            "start",
+                            "start",
+                            &[("order_id", "String")],
+                            ::std::vec::Vec::from([
+                                (&::steadfast::__private::Probe::<String>::new()).layout(),
+                            ]),
+                        ),
+                        ::steadfast::__private::TracedState::new(
+                            "charge_card#0",
+                            "activity charge_card",
+                            &[("order_id", "String")],
+                            ::std::vec::Vec::from([
+                                (&::steadfast::__private::Probe::<String>::new()).layout(),
+                            ]),
+                        ),
+                        ::steadfast::__private::TracedState::new(
+                            "reserve_inventory#0",
+                            "activity reserve_inventory",
+                            &[
+                                ("order_id", "String"),
+                                ("payment", "<charge_card as Activity>::Output"),
+                            ],
+                            ::std::vec::Vec::from([
+                                (&::steadfast::__private::Probe::<String>::new()).layout(),
+                                (&::steadfast::__private::Probe::<
+                                    <charge_card as ::steadfast::__private::Activity>::Output,
+                                >::new())
+                                    .layout(),
+                            ]),
+                        ),
+                        ::steadfast::__private::TracedState::new(
+                            "ship#0",
+                            "activity ship",
+                            &[
+                                ("payment", "<charge_card as Activity>::Output"),
+                                ("reservation", "<reserve_inventory as Activity>::Output"),
+                            ],
+                            ::std::vec::Vec::from([
+                                (&::steadfast::__private::Probe::<
+                                    <charge_card as ::steadfast::__private::Activity>::Output,
+                                >::new())
+                                    .layout(),
+                                (&::steadfast::__private::Probe::<
+                                    <reserve_inventory as ::steadfast::__private::Activity>::Output,
+                                >::new())
+                                    .layout(),
+                            ]),
+                        ),
+                    ]),
+                    &[],
+                    "stateDiagram-v2\n    state \"start\" as s_start\n    state \"charge_card#0\" as s_charge_card_0\n    state \"reserve_inventory#0\" as s_reserve_inventory_0\n    state \"ship#0\" as s_ship_0\n    state \"completed\" as completed\n    state \"failed: compensations run, newest first\" as failed\n    [*] --> s_start\n    s_start --> s_charge_card_0\n    s_charge_card_0 --> s_reserve_inventory_0\n    s_charge_card_0 --> failed: error\n    s_reserve_inventory_0 --> s_ship_0\n    s_reserve_inventory_0 --> failed: error\n    s_ship_0 --> completed\n    s_ship_0 --> failed: error\n    completed --> [*]\n    failed --> [*]",
+                )
+            })
         }
         fn register_activities(registry: &mut ::steadfast::__private::Registry) {
             registry.activity::<__SfActivity0>();

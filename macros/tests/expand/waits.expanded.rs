@@ -247,45 +247,63 @@ const _: () = {
             }
         }
         fn info() -> &'static ::steadfast::__private::WorkflowInfo {
-            static INFO: ::steadfast::__private::WorkflowInfo = ::steadfast::__private::WorkflowInfo::new(
-                "subscription",
-                "default",
-                &[
-                    ::steadfast::__private::StateInfo::new(
-                        "start",
-                        "start",
-                        &[("customer", "String"), ("month", "u32")],
-                        "1ac62a9057410989",
-                    ),
-                    ::steadfast::__private::StateInfo::new(
-                        "sleep#0",
-                        "timer",
-                        &[("customer", "String"), ("month", "u32")],
-                        "6cf278cd23822d75",
-                    ),
-                    ::steadfast::__private::StateInfo::new(
-                        "signal_pause#0",
-                        "signal Pause or its timeout",
-                        &[("customer", "String"), ("month", "u32")],
-                        "a42cbc5f008e5b79",
-                    ),
-                    ::steadfast::__private::StateInfo::new(
-                        "child_invoice#0",
-                        "child workflow invoice",
-                        &[("customer", "String"), ("month", "u32")],
-                        "21ace05dacc40f5e",
-                    ),
-                    ::steadfast::__private::StateInfo::new(
-                        "send_receipt#0",
-                        "activity send_receipt",
-                        &[("customer", "String"), ("month", "u32")],
-                        "10c0d4401ff1cb29",
-                    ),
-                ],
-                &["receipts"],
-                "stateDiagram-v2\n    state \"start\" as s_start\n    state \"sleep#0\" as s_sleep_0\n    state \"signal_pause#0\" as s_signal_pause_0\n    state \"child_invoice#0\" as s_child_invoice_0\n    state \"send_receipt#0\" as s_send_receipt_0\n    state \"completed\" as completed\n    state \"failed: compensations run, newest first\" as failed\n    [*] --> s_start\n    s_start --> s_sleep_0\n    s_sleep_0 --> s_signal_pause_0\n    s_signal_pause_0 --> s_child_invoice_0\n    s_signal_pause_0 --> completed\n    s_child_invoice_0 --> s_send_receipt_0\n    s_child_invoice_0 --> continued\n    s_send_receipt_0 --> continued\n    s_send_receipt_0 --> failed: error\n    completed --> [*]\n    state \"continued as new: start again\" as continued\n    continued --> [*]\n    failed --> [*]",
-            );
-            &INFO
+            static INFO: ::steadfast::__private::InfoCell = ::steadfast::__private::InfoCell::new();
+            INFO.get_or_init(|| {
+                use ::steadfast::__private::{ProbeNotStored as _, ProbeStored as _};
+                ::steadfast::__private::WorkflowInfo::traced(
+                    "subscription",
+                    "default",
+                    ::std::vec::Vec::from([
+                        ::steadfast::__private::TracedState::new(
+                            "start",
+                            "start",
+                            &[("customer", "String"), ("month", "u32")],
+                            ::std::vec::Vec::from([
+                                (&::steadfast::__private::Probe::<String>::new()).layout(),
+                                (&::steadfast::__private::Probe::<u32>::new()).layout(),
+                            ]),
+                        ),
+                        ::steadfast::__private::TracedState::new(
+                            "sleep#0",
+                            "timer",
+                            &[("customer", "String"), ("month", "u32")],
+                            ::std::vec::Vec::from([
+                                (&::steadfast::__private::Probe::<String>::new()).layout(),
+                                (&::steadfast::__private::Probe::<u32>::new()).layout(),
+                            ]),
+                        ),
+                        ::steadfast::__private::TracedState::new(
+                            "signal_pause#0",
+                            "signal Pause or its timeout",
+                            &[("customer", "String"), ("month", "u32")],
+                            ::std::vec::Vec::from([
+                                (&::steadfast::__private::Probe::<String>::new()).layout(),
+                                (&::steadfast::__private::Probe::<u32>::new()).layout(),
+                            ]),
+                        ),
+                        ::steadfast::__private::TracedState::new(
+                            "child_invoice#0",
+                            "child workflow invoice",
+                            &[("customer", "String"), ("month", "u32")],
+                            ::std::vec::Vec::from([
+                                (&::steadfast::__private::Probe::<String>::new()).layout(),
+                                (&::steadfast::__private::Probe::<u32>::new()).layout(),
+                            ]),
+                        ),
+                        ::steadfast::__private::TracedState::new(
+                            "send_receipt#0",
+                            "activity send_receipt",
+                            &[("customer", "String"), ("month", "u32")],
+                            ::std::vec::Vec::from([
+                                (&::steadfast::__private::Probe::<String>::new()).layout(),
+                                (&::steadfast::__private::Probe::<u32>::new()).layout(),
+                            ]),
+                        ),
+                    ]),
+                    &["receipts"],
+                    "stateDiagram-v2\n    state \"start\" as s_start\n    state \"sleep#0\" as s_sleep_0\n    state \"signal_pause#0\" as s_signal_pause_0\n    state \"child_invoice#0\" as s_child_invoice_0\n    state \"send_receipt#0\" as s_send_receipt_0\n    state \"completed\" as completed\n    state \"failed: compensations run, newest first\" as failed\n    [*] --> s_start\n    s_start --> s_sleep_0\n    s_sleep_0 --> s_signal_pause_0\n    s_signal_pause_0 --> s_child_invoice_0\n    s_signal_pause_0 --> completed\n    s_child_invoice_0 --> s_send_receipt_0\n    s_child_invoice_0 --> continued\n    s_send_receipt_0 --> continued\n    s_send_receipt_0 --> failed: error\n    completed --> [*]\n    state \"continued as new: start again\" as continued\n    continued --> [*]\n    failed --> [*]",
+                )
+            })
         }
         fn register_activities(registry: &mut ::steadfast::__private::Registry) {
             registry.activity::<__SfActivity0>();
