@@ -1,8 +1,11 @@
 //! Run: `cargo run --example cancel_order` (Redis at `REDIS_URL`), or `-- --store memory`.
 //!
 //! A signal with a time window: after charging the card, an order waits up
-//! to 30 seconds for a `cancel` signal. Cancelled in time, it refunds and
-//! stops; otherwise it ships. Two orders show both outcomes: the first is
+//! to 30 seconds for a `cancel` signal. Cancelled in time, it returns an
+//! error, and the compensation stack refunds the payment (`charge_card`
+//! declares `compensate = refund`): the refund runs once, under the key of
+//! the compensation, and is retried as a compensation if it fails. Otherwise
+//! it ships. Two orders show both outcomes: the first is
 //! cancelled by a client (by workflow id), the second's window runs out (on
 //! a manual clock moved 30 seconds ahead; `--real-time` waits for real). A
 //! `status` query follows each order from the checkpoint, as a client (or
@@ -56,24 +59,34 @@ async fn ship(order_id: String) -> Result<String, ShopError> {
     Ok(format!("trk-{order_id}"))
 }
 
+/// Why an order did not ship.
+#[derive(Debug, Serialize, Deserialize, thiserror::Error)]
+pub enum OrderError {
+    /// The customer cancelled in time; the payment was refunded by the
+    /// compensation of `charge_card`.
+    #[error("cancelled ({0})")]
+    Cancelled(String),
+    /// A step failed for good.
+    #[error(transparent)]
+    Shop(#[from] ActivityError<ShopError>),
+}
+
 /// An order that can be cancelled within 30 seconds of charging.
 #[workflow(queue = "orders")]
-pub async fn order(
-    ctx: &mut WorkflowContext,
-    order_id: String,
-) -> Result<String, ActivityError<ShopError>> {
+pub async fn order(ctx: &mut WorkflowContext, order_id: String) -> Result<String, OrderError> {
     ctx.set_query("status", "charging");
-    let payment = charge_card(order_id.clone()).await?;
+    charge_card(order_id.clone()).await?;
     ctx.set_query("status", "cancellable");
     let cancel = ctx
         .signal_within::<CancelOrder>(Duration::from_secs(30))
         .await;
     if let Some(c) = cancel {
-        // Kept across the next await, so it is checkpointed: give it a type.
-        let reason: String = c.reason;
-        refund(payment).await?;
         ctx.set_query("status", "cancelled");
-        return Ok(format!("cancelled ({reason}), payment refunded"));
+        // Do not call `refund` here: `charge_card` declares it as its
+        // compensation, and returning an error runs the compensation stack.
+        // Calling it as well would refund twice, under two idempotency keys,
+        // if this call failed for good and the stack unwound after it.
+        return Err(OrderError::Cancelled(c.reason));
     }
     ctx.set_query("status", "shipping");
     let tracking = ship(order_id).await?;
@@ -152,7 +165,12 @@ async fn run(args: Args) -> common::Outcome {
             },
         )
         .await?;
-    println!("  -> {}", a.result_within(Duration::from_secs(30)).await?);
+    match a.result_within(Duration::from_secs(30)).await {
+        Err(RunError::Failed(OrderError::Cancelled(reason))) => {
+            println!("  -> cancelled ({reason}); the compensation stack refunded the payment")
+        }
+        other => return Err(format!("{early} should have been cancelled: {other:?}").into()),
+    }
 
     if args.real_time {
         println!("\nnobody cancels {late}; waiting out its 30 seconds:");

@@ -150,10 +150,10 @@ async fn wait_for_step(
     step: &str,
 ) -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..200 {
-        if let Some(env) = store.load(id).await? {
-            if env.step() == step {
-                return Ok(());
-            }
+        if let Some(env) = store.load(id).await?
+            && env.step() == step
+        {
+            return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -159,10 +159,10 @@ async fn wait_settled(
     due: u64,
 ) -> Result<steadfast::RunRecord, Box<dyn std::error::Error>> {
     loop {
-        if let Some(env) = client.describe(id).await? {
-            if env.status() != Status::Running {
-                return Ok(env);
-            }
+        if let Some(env) = client.describe(id).await?
+            && env.status() != Status::Running
+        {
+            return Ok(env);
         }
         if clock.now_ms() > due + 60_000 {
             return Err(format!("run {id} did not finish within a minute of its time").into());

@@ -65,9 +65,12 @@ fn reminder_sleeps_a_week_on_a_skipped_clock() {
 fn cancel_order_shows_both_outcomes() {
     let out = run("cancel_order", &[]);
     assert!(
-        out.contains("-> cancelled (changed my mind), payment refunded"),
+        out.contains("-> cancelled (changed my mind); the compensation stack refunded the payment"),
         "{out}"
     );
+    // Refunded by the compensation stack only: once, for the cancelled order.
+    assert_eq!(out.matches(": refunded").count(), 1, "{out}");
+    assert!(out.contains("-a: refunded"), "{out}");
     assert!(out.contains("-> shipped, tracking trk-order-"), "{out}");
     assert!(
         out.contains("Some(\"cancelled\")") && out.contains("Some(\"done\")"),

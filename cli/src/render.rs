@@ -62,18 +62,19 @@ pub(crate) fn note(env: &RunRecord) -> String {
     }
 }
 
-/// What a waiting run waits for, in words.
+/// What a run waits for outside the worker, in words; times keep their
+/// colons (`sleeping until 2026-12-01 09:00:00.000Z`).
 pub(crate) fn waiting(wait: &Wait) -> String {
     match wait {
-        Wait::Timer { until_ms, .. } => format!("timer until {}", time(*until_ms)),
+        Wait::Timer { until_ms, .. } => format!("sleeping until {}", time(*until_ms)),
         Wait::Signal {
-            name, deadline_ms, ..
-        } => match deadline_ms {
-            Some(d) => format!("signal `{name}` until {}", time(*d)),
-            None => format!("signal `{name}`"),
-        },
-        Wait::Child { id, .. } => format!("child run `{id}`"),
-        _ => String::new(),
+            name,
+            deadline_ms: Some(deadline),
+            ..
+        } => format!("waiting for signal {name} until {}", time(*deadline)),
+        Wait::Signal { name, .. } => format!("waiting for signal {name}"),
+        Wait::Child { id, workflow, .. } => format!("waiting for child {id} ({workflow})"),
+        other => other.describe(),
     }
 }
 
@@ -238,4 +239,30 @@ pub(crate) fn schedules(specs: &[ScheduleSpec]) -> String {
         })
         .collect();
     table(&["ID", "WORKFLOW", "CRON", "NEXT", "RUNS"], &rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(json: serde_json::Value) -> Wait {
+        serde_json::from_value(json).expect("a wait")
+    }
+
+    #[test]
+    fn waiting_times_keep_their_colons() {
+        // 2026-12-01T09:30:15.250Z
+        let at = 1_796_117_415_250_u64;
+        let timer =
+            pending(serde_json::json!({"kind": "timer", "step": "sleep#0", "until_ms": at}));
+        assert_eq!(waiting(&timer), "sleeping until 2026-12-01 09:30:15.250Z");
+        let signal = pending(serde_json::json!({
+            "kind": "signal", "step": "signal_cancel#0", "name": "cancel", "deadline_ms": at
+        }));
+        assert_eq!(
+            waiting(&signal),
+            "waiting for signal cancel until 2026-12-01 09:30:15.250Z"
+        );
+        assert_eq!(time(at), "2026-12-01 09:30:15.250Z");
+    }
 }

@@ -173,12 +173,12 @@ async fn operators_list_inspect_signal_and_repair_runs() {
             .find(|l| l.starts_with(id))
             .unwrap_or_else(|| panic!("{id} in {runs}"));
         assert!(line.contains("desk") && line.contains("running"), "{line}");
-        assert!(line.contains("signal `go`"), "{line}");
+        assert!(line.contains("waiting for signal go"), "{line}");
     }
     let shown = ok(&url, &["show", "d-1"]);
     for want in [
         "status        running",
-        "waiting       signal `go`",
+        "waiting       waiting for signal go",
         "step          signal_go#0",
         "status = \"waiting for go\"",
         "unbook undoes book#0 (key d-1/book#0/",

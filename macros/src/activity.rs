@@ -236,6 +236,13 @@ impl<'a> ActivityFn<'a> {
                     }
                 }
 
+                impl #p::ActivityArgs for #ident {
+                    type Args = (#(#types,)*);
+                    fn from_args((#(#names,)*): Self::Args) -> Self {
+                        Self { #(#names),* }
+                    }
+                }
+
                 impl #p::Activity for #ident {
                     type Output = <#ret as #p::ActivityResult>::Ok;
                     type Error = <#ret as #p::ActivityResult>::Err;
@@ -313,7 +320,9 @@ fn emit_compensation(c: &Compensate) -> TokenStream {
             #p::serde_json::Error,
         > {
             #output_binding
-            let call = #path::__steadfast_new(#(#args),*);
+            let call = <#path as #p::ActivityArgs>::from_args(
+                #p::compensation_args::<#path, _>((#(#args,)*)),
+            );
             #p::CompensationCall::of(&call).map(::core::option::Option::Some)
         }
 

@@ -208,11 +208,10 @@ impl ActivityAttrs {
                     ),
                 },
                 COMPENSATE => {
-                    if let Some(expr) = name_value(errors, &meta, "compensate = refund") {
-                        if let Some(c) = Compensate::parse(errors, expr) {
+                    if let Some(expr) = name_value(errors, &meta, "compensate = refund")
+                        && let Some(c) = Compensate::parse(errors, expr) {
                             attrs.compensate.set(errors, span, c);
                         }
-                    }
                 }
                 QUEUE => {
                     if let Some((s, v)) = string_value(errors, &meta, "queue = \"payments\"") {

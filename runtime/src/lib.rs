@@ -12,6 +12,7 @@ mod context;
 pub mod core;
 mod crash;
 mod engine;
+mod layout;
 mod operator;
 mod options;
 mod registry;

@@ -9,9 +9,11 @@ pub use crate::context::{ChildStart, ContinueAsNew, SignalWait, Sleep, WorkflowC
 pub use crate::options::{ActivityOptions, RetryPolicy};
 pub use crate::registry::Registry;
 pub use crate::workflow::{
-    ChildError, Command, Resume, Signal, StateInfo, StepError, Transition, Workflow, WorkflowInfo,
+    ChildError, Command, InfoCell, Resume, Signal, StateInfo, StepError, TracedState, Transition,
+    Workflow, WorkflowInfo,
 };
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// Splits an activity's return type into its `Ok` and `Err` types, so that
@@ -47,6 +49,160 @@ pub trait WorkflowResult {
 impl<T, E> WorkflowResult for Result<T, E> {
     type Ok = T;
     type Err = E;
+}
+
+/// A compile-time probe of a stored local's type `T`, for autoref
+/// specialization: a method call on `&Probe<T>` picks [`ProbeStored`] when
+/// `T` is `Serialize + DeserializeOwned` and [`ProbeNotStored`] otherwise.
+/// The state enum encodes its fields through it, so a type without serde
+/// makes exactly one error: the assertion at the local's declaration
+/// ([`assert_storable`]), not one per derive of the enum.
+pub struct Probe<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T> Probe<T> {
+    /// A probe.
+    pub const fn new() -> Self {
+        Probe(std::marker::PhantomData)
+    }
+}
+
+impl<T> Default for Probe<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Marks a type that can be kept in a checkpoint.
+pub struct Storable;
+/// Marks a type that cannot be kept in a checkpoint.
+pub struct NotStorable;
+
+/// The probe's methods for a serializable type.
+pub trait ProbeStored<T> {
+    /// [`Storable`].
+    fn storable(&self) -> Storable {
+        Storable
+    }
+    /// Encodes `value`.
+    fn serialize_stored<S: serde::Serializer>(&self, value: &T, s: S) -> Result<S::Ok, S::Error>;
+    /// Decodes a value.
+    fn deserialize_stored<'de, D: serde::Deserializer<'de>>(&self, d: D) -> Result<T, D::Error>;
+    /// The serde layout of `T`, for the state's fingerprint.
+    fn layout(&self) -> String;
+}
+
+impl<T: Serialize + DeserializeOwned> ProbeStored<T> for Probe<T> {
+    fn serialize_stored<S: serde::Serializer>(&self, value: &T, s: S) -> Result<S::Ok, S::Error> {
+        value.serialize(s)
+    }
+    fn deserialize_stored<'de, D: serde::Deserializer<'de>>(&self, d: D) -> Result<T, D::Error> {
+        T::deserialize(d)
+    }
+    fn layout(&self) -> String {
+        crate::layout::or_type_name::<T>()
+    }
+}
+
+/// The probe's methods for any other type; never run, since
+/// [`assert_storable`] rejects the workflow at compile time.
+pub trait ProbeNotStored<T> {
+    /// [`NotStorable`].
+    fn storable(&self) -> NotStorable {
+        NotStorable
+    }
+    /// Fails.
+    fn serialize_stored<S: serde::Serializer>(&self, _: &T, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("this type cannot be stored"))
+    }
+    /// Fails.
+    fn deserialize_stored<'de, D: serde::Deserializer<'de>>(&self, _: D) -> Result<T, D::Error> {
+        Err(serde::de::Error::custom("this type cannot be stored"))
+    }
+    /// Nothing.
+    fn layout(&self) -> String {
+        String::new()
+    }
+}
+
+impl<T> ProbeNotStored<T> for &Probe<T> {}
+
+/// The probe's `Debug` for a type that has it.
+pub trait ProbeDebug<T> {
+    /// `value` itself.
+    fn debug_stored<'a>(&self, value: &'a T) -> &'a dyn std::fmt::Debug;
+}
+
+impl<T: std::fmt::Debug> ProbeDebug<T> for Probe<T> {
+    fn debug_stored<'a>(&self, value: &'a T) -> &'a dyn std::fmt::Debug {
+        value
+    }
+}
+
+/// The probe's `Debug` for a type that has none: a placeholder.
+pub trait ProbeNoDebug<T> {
+    /// `..`.
+    fn debug_stored<'a>(&self, _: &'a T) -> &'a dyn std::fmt::Debug {
+        &Opaque
+    }
+}
+
+impl<T> ProbeNoDebug<T> for &Probe<T> {}
+
+struct Opaque;
+
+impl std::fmt::Debug for Opaque {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("..")
+    }
+}
+
+/// Holds for [`Storable`] only.
+#[diagnostic::on_unimplemented(
+    message = "`{T}` cannot be kept across an await: a workflow stores the locals it needs after an await in its checkpoint, so they must implement `Serialize` and `Deserialize`",
+    label = "stored in the checkpoint",
+    note = "derive `serde::Serialize` and `serde::Deserialize` for it, or stop using it after the await"
+)]
+pub trait StorableCheck<T> {}
+
+impl<T> StorableCheck<T> for Storable {}
+
+/// Fails to compile, with one error, unless `T` can be stored.
+pub fn assert_storable<T, M: StorableCheck<T>>(_: M) {}
+
+/// The parameter types of an activity as a tuple, so a compensation's
+/// arguments are checked against them as one known type.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an activity: a compensation must be an `#[activity]` function",
+    label = "not an activity"
+)]
+pub trait ActivityArgs: Sized {
+    /// `(P1, P2, ..)`.
+    type Args;
+    /// The call with these arguments.
+    fn from_args(args: Self::Args) -> Self;
+}
+
+/// Holds when a compensation is given arguments of the types it takes.
+#[diagnostic::on_unimplemented(
+    message = "the compensation takes `{Args}`, but `compensate = ..` gives it `{Self}`",
+    label = "the compensation's parameters do not fit",
+    note = "a compensation receives the activity's output (and the arguments named in `compensate = f(output, ..)`)"
+)]
+pub trait CompensationInput<Args> {
+    /// The arguments.
+    fn into_args(self) -> Args;
+}
+
+impl<T> CompensationInput<T> for T {
+    fn into_args(self) -> T {
+        self
+    }
+}
+
+/// The arguments of compensation `A`, checked: `given` must have the types
+/// of `A`'s parameters.
+pub fn compensation_args<A: ActivityArgs, T: CompensationInput<A::Args>>(given: T) -> A::Args {
+    given.into_args()
 }
 
 /// The outcome type of awaiting activity `A` in a workflow.

@@ -53,6 +53,8 @@ impl Registry {
             )),
             Some(_) => {}
             None => {
+                // Traces the stored types' layouts now, not on the first run.
+                let _ = W::info();
                 self.workflows
                     .insert(W::NAME, (id, Arc::new(WorkflowEntry::<W>(std::marker::PhantomData))));
                 W::register_activities(self);

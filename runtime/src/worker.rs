@@ -469,10 +469,10 @@ async fn clockwork(engine: Arc<Engine>, every: Duration) {
         if let Err(e) = engine.fire_due_timers().await {
             debug!(error = %e, "firing timers failed; retrying");
         }
-        if tick % schedule_every == 0 {
-            if let Err(e) = engine.fire_schedules().await {
-                debug!(error = %e, "firing schedules failed; retrying");
-            }
+        if tick.is_multiple_of(schedule_every)
+            && let Err(e) = engine.fire_schedules().await
+        {
+            debug!(error = %e, "firing schedules failed; retrying");
         }
         tick += 1;
     }

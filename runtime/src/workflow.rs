@@ -291,10 +291,103 @@ impl WorkflowInfo {
         }
     }
 
+    /// Builds the facts with each state's fingerprint computed from the
+    /// serde layouts of its stored fields; used by generated code, once per
+    /// workflow type (through [`InfoCell`]).
+    pub fn traced(
+        name: &'static str,
+        queue: &'static str,
+        states: Vec<TracedState>,
+        patches: &'static [&'static str],
+        mermaid: &'static str,
+    ) -> Self {
+        let states: Vec<StateInfo> = states
+            .into_iter()
+            .map(|s| {
+                let fields: Vec<(&str, &str)> = s
+                    .fields
+                    .iter()
+                    .zip(&s.layouts)
+                    .map(|((n, _), l)| (*n, l.as_str()))
+                    .collect();
+                let fingerprint = crate::layout::fingerprint(s.name, &fields);
+                StateInfo::new(s.name, s.waits_for, s.fields, leak(fingerprint))
+            })
+            .collect();
+        Self::new(
+            name,
+            queue,
+            Box::leak(states.into_boxed_slice()),
+            patches,
+            mermaid,
+        )
+    }
+
     /// The facts about the state called `name`.
     pub fn state(&self, name: &str) -> Option<&'static StateInfo> {
         self.states.iter().find(|s| s.name == name)
     }
+}
+
+/// Holds a workflow's [`WorkflowInfo`], computed on first use: the
+/// fingerprints come from tracing the stored types' serde layouts, which
+/// is not possible at compile time. Each workflow's facts are computed once
+/// per process and kept for its life.
+#[derive(Debug)]
+pub struct InfoCell(std::sync::OnceLock<WorkflowInfo>);
+
+impl InfoCell {
+    /// An empty cell.
+    pub const fn new() -> Self {
+        InfoCell(std::sync::OnceLock::new())
+    }
+
+    /// The facts, computed by `init` the first time.
+    pub fn get_or_init(
+        &'static self,
+        init: impl FnOnce() -> WorkflowInfo,
+    ) -> &'static WorkflowInfo {
+        self.0.get_or_init(init)
+    }
+}
+
+impl Default for InfoCell {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One persisted state as the macro describes it, with the serde layout of
+/// each stored field (in the order of `fields`).
+#[derive(Debug)]
+pub struct TracedState {
+    name: &'static str,
+    waits_for: &'static str,
+    fields: &'static [(&'static str, &'static str)],
+    layouts: Vec<String>,
+}
+
+impl TracedState {
+    /// Describes a state; used by generated code.
+    pub fn new(
+        name: &'static str,
+        waits_for: &'static str,
+        fields: &'static [(&'static str, &'static str)],
+        layouts: Vec<String>,
+    ) -> Self {
+        Self {
+            name,
+            waits_for,
+            fields,
+            layouts,
+        }
+    }
+}
+
+/// A string kept for the life of the process: a fingerprint in a
+/// [`WorkflowInfo`], made once per state and workflow type.
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
 }
 
 /// Static facts about one persisted state of a workflow.
@@ -307,7 +400,8 @@ pub struct StateInfo {
     pub waits_for: &'static str,
     /// The stored locals and their types as written in the source.
     pub fields: &'static [(&'static str, &'static str)],
-    /// A hash of the name, field names and field types: a checkpoint whose
+    /// A hash of the name, the field names and the serde layout of each
+    /// field's type (see `docs/versioning.md`): a checkpoint whose
     /// fingerprint differs was written by code with another layout.
     pub fingerprint: &'static str,
 }

@@ -185,10 +185,10 @@ pub async fn branchy(ctx: &mut WorkflowContext, n: u64) -> Result<u64, TestError
     }
     let label = loop {
         total = add(total, 1).await?;
-        if total % 3 == 0 {
+        if total.is_multiple_of(3) {
             break "three";
         }
-        if total % 5 == 0 {
+        if total.is_multiple_of(5) {
             break "five";
         }
     };
@@ -203,7 +203,7 @@ pub async fn branchy(ctx: &mut WorkflowContext, n: u64) -> Result<u64, TestError
 /// The same computation as `branchy`, without activities.
 pub fn branchy_expected(n: u64) -> u64 {
     let mut total: u64 = 0;
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         total += 10;
     } else {
         total += 3;
@@ -232,10 +232,10 @@ pub fn branchy_expected(n: u64) -> u64 {
     }
     let label = loop {
         total += 1;
-        if total % 3 == 0 {
+        if total.is_multiple_of(3) {
             break "three";
         }
-        if total % 5 == 0 {
+        if total.is_multiple_of(5) {
             break "five";
         }
     };

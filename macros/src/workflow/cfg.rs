@@ -143,7 +143,7 @@ pub(crate) enum SuspendKind {
         method: CtxMethod,
         call: Box<ExprMethodCall>,
         /// The turbofish type (`S` or `W`), when the method takes one.
-        ty: Option<Type>,
+        ty: Option<Box<Type>>,
     },
 }
 
@@ -173,7 +173,7 @@ pub(crate) struct Suspend {
 
 impl SuspendKind {
     pub(crate) fn describe(&self) -> String {
-        let ty_name = |ty: &Option<Type>| {
+        let ty_name = |ty: &Option<Box<Type>>| {
             ty.as_ref()
                 .map(|t| quote::quote!(#t).to_string().replace(' ', ""))
                 .unwrap_or_default()

@@ -4,7 +4,9 @@ use quote::quote;
 use syn::spanned::Spanned;
 use syn::{Expr, ExprMethodCall, GenericArgument, Ident};
 
-use super::cfg::{CtxMethod, SuspendKind};
+use super::cfg::{CtxMethod, Suspend, SuspendKind};
+use super::imports::ItemKind;
+use super::resolve::Resolver;
 use crate::errors::Errors;
 
 /// What an awaited expression is.
@@ -28,14 +30,14 @@ pub(crate) fn classify(errors: &Errors, base: &Expr, ctx: Option<&Ident>) -> Opt
                 errors.spanned(base, not_awaitable());
                 return None;
             }
-            if let Some(last) = func.path.segments.last() {
-                if !last.arguments.is_none() {
-                    errors.spanned(
-                        &last.arguments,
-                        "activities are not generic: remove the type arguments",
-                    );
-                    return None;
-                }
+            if let Some(last) = func.path.segments.last()
+                && !last.arguments.is_none()
+            {
+                errors.spanned(
+                    &last.arguments,
+                    "activities are not generic: remove the type arguments",
+                );
+                return None;
             }
             Some(Awaited::Suspend(Box::new(SuspendKind::Activity {
                 path: func.path.clone(),
@@ -91,7 +93,7 @@ fn ctx_command(errors: &Errors, m: &ExprMethodCall) -> Option<Awaited> {
             if types.next().is_some() { None } else { first }
         });
         match single {
-            Some(ty) => Some(ty),
+            Some(ty) => Some(Box::new(ty)),
             None => {
                 errors.spanned(
                     &m.method,
@@ -154,5 +156,28 @@ pub(crate) fn ctx_outcome_types(
             syn::parse_quote!(<#t as #p::Workflow>::Output),
         ),
         _ => (syn::parse_quote!(()), syn::parse_quote!(())),
+    }
+}
+
+/// Reports awaited calls of the crate's own functions that are not
+/// activities (found by reading the source, so rustc's "expected type,
+/// found function" at the generated code never shows).
+pub(crate) fn check_activities(errors: &Errors, suspends: &[Suspend], resolver: Option<&Resolver>) {
+    let Some(resolver) = resolver else { return };
+    for s in suspends {
+        let SuspendKind::Activity { path, .. } = &s.kind else {
+            continue;
+        };
+        let segs: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+        if resolver.crate_item(&segs) == Some(ItemKind::PlainFn) {
+            let name = segs.join("::");
+            errors.spanned(
+                path,
+                format!(
+                    "`{name}` is not an activity, so a workflow cannot await it: its result would not be \
+                     checkpointed; annotate it with `#[activity]`, or call it inside an activity"
+                ),
+            );
+        }
     }
 }

@@ -1,4 +1,7 @@
-//! The state graph (as Mermaid), state fingerprints, and `WorkflowInfo`.
+//! The state graph (as Mermaid) and `WorkflowInfo`. A state's fingerprint
+//! is computed by the runtime on first use, from the serde layouts of the
+//! stored types (`steadfast-runtime`'s `layout.rs`), not from their spelling
+//! here.
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -116,25 +119,6 @@ pub(crate) fn mermaid(cfg: &Cfg, live: &Liveness, states: &[StateDef]) -> String
     lines.join("\n")
 }
 
-/// A stable hash of a state's name and stored fields (FNV-1a, 64 bits).
-pub(crate) fn fingerprint(name: &str, fields: &[(String, String)]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |s: &str| {
-        for b in s.as_bytes() {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        h ^= 0xff;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    };
-    feed(name);
-    for (n, t) in fields {
-        feed(n);
-        feed(t);
-    }
-    format!("{h:016x}")
-}
-
 /// The fields of a state as (name, type as written).
 fn field_texts(cfg: &Cfg, st: &StateDef) -> Vec<(String, String)> {
     st.fields
@@ -179,7 +163,8 @@ fn normalize(ty: &str) -> String {
         .to_owned()
 }
 
-/// `static INFO: WorkflowInfo = ..; &INFO`
+/// `INFO.get_or_init(|| WorkflowInfo::traced(..))`: the facts, with each
+/// stored field's layout traced through the state probe.
 pub(crate) fn info_tokens(em: &Emitter<'_>, states: &[StateDef]) -> TokenStream {
     let p = quote!(::steadfast::__private);
     let name = &em.meta.name;
@@ -188,41 +173,37 @@ pub(crate) fn info_tokens(em: &Emitter<'_>, states: &[StateDef]) -> TokenStream 
     let patches = &em.meta.patches;
     let state_infos = states.iter().map(|st| {
         let fields = field_texts(em.cfg, st);
-        let fp = fingerprint(&st.name, &fields);
         let sname = &st.name;
         let waits = &st.waits_for;
         let pairs = fields.iter().map(|(n, t)| quote!((#n, #t)));
-        quote!(#p::StateInfo::new(#sname, #waits, &[#(#pairs),*], #fp))
+        let layouts = st.fields.iter().map(|v| {
+            let ty = em.cfg.vars[*v]
+                .ty
+                .as_ref()
+                .map(|t| quote!(#t))
+                .unwrap_or_else(|| quote!(()));
+            quote!((&#p::Probe::<#ty>::new()).layout())
+        });
+        quote!(#p::TracedState::new(#sname, #waits, &[#(#pairs),*], ::std::vec::Vec::from([#(#layouts),*])))
     });
     quote! {
-        static INFO: #p::WorkflowInfo = #p::WorkflowInfo::new(
-            #name,
-            #queue,
-            &[#(#state_infos),*],
-            &[#(#patches),*],
-            #mermaid,
-        );
-        &INFO
+        static INFO: #p::InfoCell = #p::InfoCell::new();
+        INFO.get_or_init(|| {
+            use #p::{ProbeNotStored as _, ProbeStored as _};
+            #p::WorkflowInfo::traced(
+                #name,
+                #queue,
+                ::std::vec::Vec::from([#(#state_infos),*]),
+                &[#(#patches),*],
+                #mermaid,
+            )
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fingerprints_change_with_layout() {
-        let a = fingerprint("ship#0", &[("order_id".into(), "String".into())]);
-        let b = fingerprint("ship#0", &[("order_id".into(), "u64".into())]);
-        let c = fingerprint("ship#0", &[("id".into(), "String".into())]);
-        assert_ne!(a, b);
-        assert_ne!(a, c);
-        assert_eq!(
-            a,
-            fingerprint("ship#0", &[("order_id".into(), "String".into())])
-        );
-        assert_eq!(a.len(), 16);
-    }
 
     #[test]
     fn normalizes_type_text() {

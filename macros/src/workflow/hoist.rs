@@ -89,10 +89,10 @@ impl Walk<'_> {
                 self.take(e)
             }
             Expr::Try(t) if matches!(&*t.expr, Expr::Await(_)) => {
-                if let Expr::Await(a) = &mut *t.expr {
-                    if expr_has_await(&a.base) {
-                        return self.expr(&mut a.base);
-                    }
+                if let Expr::Await(a) = &mut *t.expr
+                    && expr_has_await(&a.base)
+                {
+                    return self.expr(&mut a.base);
                 }
                 self.take(e)
             }

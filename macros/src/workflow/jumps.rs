@@ -65,23 +65,23 @@ struct Finder<'a> {
 
 impl<'ast> Visit<'ast> for Finder<'_> {
     fn visit_expr_break(&mut self, e: &'ast syn::ExprBreak) {
-        if self.closures == 0 {
-            if let Some(f) = resolve(e.label.as_ref(), &self.inner, self.frames) {
-                let assigned = match f.tail {
-                    Tail::Assign(v) => Some(v),
-                    _ => None,
-                };
-                self.targets.push((f.brk, assigned));
-            }
+        if self.closures == 0
+            && let Some(f) = resolve(e.label.as_ref(), &self.inner, self.frames)
+        {
+            let assigned = match f.tail {
+                Tail::Assign(v) => Some(v),
+                _ => None,
+            };
+            self.targets.push((f.brk, assigned));
         }
         visit::visit_expr_break(self, e);
     }
 
     fn visit_expr_continue(&mut self, e: &'ast syn::ExprContinue) {
-        if self.closures == 0 {
-            if let Some(f) = resolve(e.label.as_ref(), &self.inner, self.frames) {
-                self.targets.push((f.cont, None));
-            }
+        if self.closures == 0
+            && let Some(f) = resolve(e.label.as_ref(), &self.inner, self.frames)
+        {
+            self.targets.push((f.cont, None));
         }
     }
 

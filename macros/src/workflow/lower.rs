@@ -255,10 +255,10 @@ impl Lowerer<'_> {
     }
 
     fn take_pin_expr(&mut self, mut e: Expr) -> Expr {
-        if let Some(attrs) = expr_attrs_mut(&mut e) {
-            if let Some(pin) = take_step_attr(self.errors, attrs) {
-                self.pin = Some(pin);
-            }
+        if let Some(attrs) = expr_attrs_mut(&mut e)
+            && let Some(pin) = take_step_attr(self.errors, attrs)
+        {
+            self.pin = Some(pin);
         }
         e
     }
@@ -281,10 +281,10 @@ impl Lowerer<'_> {
     fn push_piece(&mut self, stmt: Stmt, access: Access) {
         let jumps = jumps_of(&stmt, &self.loops);
         let mut defs = BTreeSet::new();
-        if let Stmt::Expr(Expr::Assign(a), _) = &stmt {
-            if let Some(v) = path_var(&a.left, &self.scopes) {
-                defs.insert(v);
-            }
+        if let Stmt::Expr(Expr::Assign(a), _) = &stmt
+            && let Some(v) = path_var(&a.left, &self.scopes)
+        {
+            defs.insert(v);
         }
         let mut decls = Vec::new();
         if let Stmt::Local(local) = &stmt {
@@ -374,14 +374,14 @@ impl Lowerer<'_> {
         let Some(LocalInit { expr, diverge, .. }) = init else {
             return;
         };
-        if let Some((_, d)) = &diverge {
-            if expr_has_await(d) {
-                self.errors.at(
-                    first_await_span(d).unwrap_or_else(|| d.span()),
-                    "await must not be used in the `else` block of a `let ... else` in a workflow",
-                );
-                return;
-            }
+        if let Some((_, d)) = &diverge
+            && expr_has_await(d)
+        {
+            self.errors.at(
+                first_await_span(d).unwrap_or_else(|| d.span()),
+                "await must not be used in the `else` block of a `let ... else` in a workflow",
+            );
+            return;
         }
         let expr = *expr;
         if is_direct_await(&expr) {
@@ -583,14 +583,14 @@ impl Lowerer<'_> {
         let join = self.new_block();
         let mut arms = Vec::new();
         for arm in m.arms {
-            if let Some((_, guard)) = &arm.guard {
-                if expr_has_await(guard) {
-                    self.errors.at(
+            if let Some((_, guard)) = &arm.guard
+                && expr_has_await(guard)
+            {
+                self.errors.at(
                         first_await_span(guard).unwrap_or_else(|| guard.span()),
                         "await must not be used in a match guard in a workflow: await before the `match` and match on the value",
                     );
-                    continue;
-                }
+                continue;
             }
             let target = self.new_block();
             self.scopes.push();
@@ -835,7 +835,7 @@ impl Lowerer<'_> {
             ),
             SuspendKind::Ctx { method, call, ty } => (
                 proc_macro2::TokenStream::new(),
-                ctx_outcome_types(*method, ty.as_ref()),
+                ctx_outcome_types(*method, ty.as_deref()),
                 call.args.iter().cloned().collect(),
             ),
         };
@@ -884,10 +884,8 @@ impl Lowerer<'_> {
                 let mut bindings = pattern_bindings(&pat);
                 let single =
                     matches!(&pat, Pat::Ident(pi) if pi.subpat.is_none() && pi.by_ref.is_none());
-                if single {
-                    if let Some(b) = bindings.first_mut() {
-                        b.ty = Some(derived_ty);
-                    }
+                if single && let Some(b) = bindings.first_mut() {
+                    b.ty = Some(derived_ty);
                 }
                 let stmt = Stmt::Local(Local {
                     attrs,
@@ -983,7 +981,7 @@ impl Lowerer<'_> {
                         .map(|s| s.ident.to_string().trim_start_matches("r#").to_owned())
                         .unwrap_or_default()
                 };
-                let type_ident = |ty: &Option<Type>| match ty {
+                let type_ident = |ty: &Option<Box<Type>>| match ty.as_deref() {
                     Some(Type::Path(tp)) => snake_case(&last_ident(&tp.path)),
                     _ => String::new(),
                 };

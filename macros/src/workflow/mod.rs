@@ -6,13 +6,16 @@ mod classify;
 mod emit;
 mod graph;
 mod hoist;
+mod imports;
 mod jumps;
 mod liveness;
 mod lower;
 mod patches;
+mod resolve;
 mod rewrite;
 mod scan;
 mod sig;
+mod stored;
 mod uses;
 
 use proc_macro2::TokenStream;
@@ -39,8 +42,10 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let Some(sig) = WorkflowSig::parse(&errors, &func) else {
         return fallback(errors, &func);
     };
-    scan::check_body(&errors, &func.block);
+    let resolver = resolver_for(&func);
+    scan::check_body(&errors, &func.block, resolver.as_ref());
     let cfg = lower::lower(&errors, &sig, (*func.block).clone());
+    classify::check_activities(&errors, &cfg.suspends, resolver.as_ref());
     let live = Liveness::compute(&cfg);
     let patches = patches::collect(&errors, &func.block, sig.ctx.as_ref());
     let name = attrs
@@ -88,8 +93,32 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         return quote!(#errs #stub);
     }
     let out = emitter.emit(&states);
+    if !errors.is_empty() {
+        // An error found while emitting (a shadowed local the step function
+        // needs): the step function would only add rustc's follow-up errors.
+        drop(emitter);
+        let stub = stub_impl(&sig);
+        let errs = errors.into_compile_errors();
+        return quote!(#errs #stub);
+    }
     let errs = errors.into_compile_errors();
     quote!(#errs #out)
+}
+
+/// The scopes around `func`, read from its source file; `None` when the
+/// compiler does not say which file it is in (inside another macro's
+/// expansion) or the file cannot be read.
+fn resolver_for(func: &ItemFn) -> Option<resolve::Resolver> {
+    let file = func.sig.ident.span().local_file()?;
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").map(std::path::PathBuf::from);
+    let block = &func.block;
+    let text = imports::squash(&quote!(#block).to_string());
+    resolve::Resolver::for_fn(
+        &file,
+        manifest.as_deref(),
+        &func.sig.ident.to_string(),
+        &text,
+    )
 }
 
 /// On errors: the errors, plus a marker type so that uses of the workflow
@@ -113,7 +142,7 @@ fn stub_impl(sig: &WorkflowSig) -> TokenStream {
     let p = quote!(::steadfast::__private);
     let vis = &sig.vis;
     let ident = &sig.ident;
-    let ret = &sig.ret;
+    let (ok_ty, err_ty) = sig.result_types();
     let name = ident.to_string();
     let types: Vec<&syn::Type> = sig.params.iter().map(|p| &p.ty).collect();
     let input = match types.as_slice() {
@@ -127,8 +156,8 @@ fn stub_impl(sig: &WorkflowSig) -> TokenStream {
         const _: () = {
             impl #p::Workflow for #ident {
                 type Input = #input;
-                type Output = <#ret as #p::WorkflowResult>::Ok;
-                type Error = <#ret as #p::WorkflowResult>::Err;
+                type Output = #ok_ty;
+                type Error = #err_ty;
                 type State = ();
                 const NAME: &'static str = #name;
                 fn start(_: Self::Input) -> Self::State {}

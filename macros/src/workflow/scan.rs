@@ -5,6 +5,7 @@ use syn::spanned::Spanned;
 use syn::visit::{self, Visit};
 use syn::{Block, Expr, ExprAwait, Path, Stmt};
 
+use super::resolve::{Resolution, Resolver, Via};
 use crate::errors::Errors;
 
 /// Whether the expression awaits anything (outside closures, async blocks
@@ -45,18 +46,39 @@ impl<'ast> Visit<'ast> for AwaitFinder {
 /// Reports awaits where a workflow cannot suspend (closures, async blocks,
 /// macro arguments) and calls that make a workflow depend on something other
 /// than its checkpoint (the wall clock, randomness, spawned tasks, sleeps).
-pub(crate) fn check_body(errors: &Errors, body: &Block) {
+///
+/// Paths are checked as written and, when `resolver` is given, as what the
+/// `use` items in scope make of them (`spawn` imported from `tokio`).
+pub(crate) fn check_body(errors: &Errors, body: &Block, resolver: Option<&Resolver>) {
+    let mut locals = Locals::default();
+    locals.visit_block(body);
     let mut c = BodyChecker {
         errors,
         closure: None,
+        resolver,
+        locals: locals.0,
     };
     c.visit_block(body);
+}
+
+/// The names the body binds with patterns: a local `sleep` is no import.
+#[derive(Default)]
+struct Locals(std::collections::HashSet<String>);
+
+impl<'ast> Visit<'ast> for Locals {
+    fn visit_pat_ident(&mut self, p: &'ast syn::PatIdent) {
+        self.0.insert(p.ident.to_string());
+        visit::visit_pat_ident(self, p);
+    }
+    fn visit_item(&mut self, _: &'ast syn::Item) {}
 }
 
 struct BodyChecker<'a> {
     errors: &'a Errors,
     /// What we are inside of, when it is a closure or an async block.
     closure: Option<&'static str>,
+    resolver: Option<&'a Resolver>,
+    locals: std::collections::HashSet<String>,
 }
 
 impl<'ast> Visit<'ast> for BodyChecker<'_> {
@@ -99,7 +121,9 @@ impl<'ast> Visit<'ast> for BodyChecker<'_> {
     }
 
     fn visit_expr_path(&mut self, e: &'ast syn::ExprPath) {
-        check_path(self.errors, &e.path);
+        if !check_path(self.errors, &e.path) {
+            self.check_resolved(&e.path);
+        }
         visit::visit_expr_path(self, e);
     }
 }
@@ -212,26 +236,73 @@ const BANNED: &[Banned] = &[
     },
 ];
 
-fn check_path(errors: &Errors, path: &Path) {
-    let segs: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
-    for b in BANNED {
+/// The banned call `segs` names, if any.
+fn banned(segs: &[String]) -> Option<&'static Banned> {
+    BANNED.iter().find(|b| {
         if segs.len() < b.tail.len() {
-            continue;
+            return false;
         }
         let tail_ok = segs[segs.len() - b.tail.len()..]
             .iter()
             .zip(b.tail)
             .all(|(s, t)| s == t);
         let head_ok = b.head.is_none_or(|h| segs.first().is_some_and(|f| f == h));
-        if tail_ok && head_ok {
-            let shown = segs.join("::");
-            errors.spanned(
-                path,
-                format!("`{shown}` is not allowed in a workflow: {}", b.why),
-            );
+        tail_ok && head_ok
+    })
+}
+
+fn segments(path: &Path) -> Vec<String> {
+    path.segments.iter().map(|s| s.ident.to_string()).collect()
+}
+
+/// Reports `path` if it names a banned call as written; whether it did.
+fn check_path(errors: &Errors, path: &Path) -> bool {
+    let segs = segments(path);
+    let Some(b) = banned(&segs) else {
+        return false;
+    };
+    let shown = segs.join("::");
+    errors.spanned(
+        path,
+        format!("`{shown}` is not allowed in a workflow: {}", b.why),
+    );
+    true
+}
+
+impl BodyChecker<'_> {
+    /// Reports `path` if what the imports in scope make of it is banned.
+    fn check_resolved(&self, path: &Path) {
+        let Some(resolver) = self.resolver else {
+            return;
+        };
+        let segs = segments(path);
+        if path.leading_colon.is_some() || (segs.len() == 1 && self.locals.contains(&segs[0])) {
             return;
         }
+        for r in resolver.resolve(&segs) {
+            if let Some(b) = banned(&r.path) {
+                self.errors
+                    .spanned(path, resolved_message(&segs, &r, b.why));
+                return;
+            }
+        }
     }
+}
+
+/// "`Clock` is `std::time::Instant` (imported at line 3): ..."
+fn resolved_message(written: &[String], r: &Resolution, why: &str) -> String {
+    let full = r.path.join("::");
+    let head_len = r.path.len().saturating_sub(written.len() - 1);
+    let head = r.path[..head_len].join("::");
+    let name = &written[0];
+    let origin = match &r.via {
+        Via::Import { line } => format!("`{name}` is `{head}` (imported at line {line})"),
+        Via::Glob { glob, line } => {
+            format!("`{name}` is `{head}` (imported by `use {glob}::*` at line {line})")
+        }
+        Via::Path => format!("`{}` is `{full}`", written.join("::")),
+    };
+    format!("{origin}: `{full}` is not allowed in a workflow: {why}")
 }
 
 #[cfg(test)]
@@ -241,7 +312,7 @@ mod tests {
 
     fn errors_of(body: Block) -> usize {
         let errors = Errors::new();
-        check_body(&errors, &body);
+        check_body(&errors, &body, None);
         match errors.finish() {
             Ok(()) => 0,
             Err(e) => e.into_iter().count(),

@@ -1,6 +1,11 @@
 //! The signature of a workflow function, parsed and checked.
 
-use syn::{FnArg, Ident, ItemFn, Pat, ReturnType, Type, Visibility};
+use proc_macro2::{Span, TokenStream};
+use quote::quote_spanned;
+use syn::spanned::Spanned;
+use syn::{
+    FnArg, GenericArgument, Ident, ItemFn, Pat, PathArguments, ReturnType, Type, Visibility,
+};
 
 use crate::errors::Errors;
 use crate::types;
@@ -22,6 +27,20 @@ pub(crate) struct Param {
 }
 
 impl WorkflowSig {
+    /// The workflow's `Output` and `Error` types, each spanned on its type
+    /// in the signature (`T` and `E` of `Result<T, E>`; the whole return
+    /// type for an alias), so an error type without serde is reported
+    /// there.
+    pub(crate) fn result_types(&self) -> (TokenStream, TokenStream) {
+        let p = quote::quote!(::steadfast::__private);
+        let ret = &self.ret;
+        let (ok, err) = result_spans(ret).unwrap_or((ret.span(), ret.span()));
+        (
+            quote_spanned!(ok=> <#ret as #p::WorkflowResult>::Ok),
+            quote_spanned!(err=> <#ret as #p::WorkflowResult>::Err),
+        )
+    }
+
     pub(crate) fn parse(errors: &Errors, func: &ItemFn) -> Option<Self> {
         let sig = &func.sig;
         if sig.asyncness.is_none() {
@@ -102,4 +121,23 @@ impl WorkflowSig {
             ret,
         })
     }
+}
+
+/// The spans of `T` and `E` in a return type written `Result<T, E>`.
+fn result_spans(ret: &Type) -> Option<(Span, Span)> {
+    let Type::Path(tp) = ret else { return None };
+    let last = tp.path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    let mut types = args.args.iter().filter_map(|a| match a {
+        GenericArgument::Type(t) => Some(t.span()),
+        _ => None,
+    });
+    let ok = types.next()?;
+    let err = types.next()?;
+    Some((ok, err))
 }

@@ -319,24 +319,23 @@ pub(crate) fn format_captures(s: &str) -> Vec<String> {
 
 impl<'ast> Visit<'ast> for Collector<'_> {
     fn visit_expr_path(&mut self, e: &'ast syn::ExprPath) {
-        if e.qself.is_none() {
-            if let Some(id) = e.path.get_ident() {
-                self.use_name(&id.to_string());
-            }
+        if e.qself.is_none()
+            && let Some(id) = e.path.get_ident()
+        {
+            self.use_name(&id.to_string());
         }
     }
 
     fn visit_expr_assign(&mut self, e: &'ast syn::ExprAssign) {
         self.visit_expr(&e.right);
-        if let Expr::Path(p) = &*e.left {
-            if let Some(v) = p
+        if let Expr::Path(p) = &*e.left
+            && let Some(v) = p
                 .path
                 .get_ident()
                 .and_then(|id| self.lookup(&id.to_string()))
-            {
-                self.access.assigns.insert(v);
-                return;
-            }
+        {
+            self.access.assigns.insert(v);
+            return;
         }
         self.visit_expr(&e.left);
     }

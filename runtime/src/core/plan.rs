@@ -202,10 +202,10 @@ pub fn plan(record: &RunRecord, caps: &Capabilities<'_>, now_ms: u64) -> Action 
 /// when it came from another queue (an activity queue's stale task), or
 /// when all it waits for is a timer not yet due.
 fn not_here(record: &RunRecord, caps: &Capabilities<'_>, now_ms: u64) -> Action {
-    if let Some(Wait::Timer { until_ms, .. }) = record.wait() {
-        if now_ms < *until_ms {
-            return release_until(record, Some(*until_ms));
-        }
+    if let Some(Wait::Timer { until_ms, .. }) = record.wait()
+        && now_ms < *until_ms
+    {
+        return release_until(record, Some(*until_ms));
     }
     if caps.task_queue == record.queue {
         Action::Decide(Input::Park {

@@ -429,7 +429,9 @@ fn input_for(record: &RunRecord, kind: u8, pick: u8, n: u16) -> Input {
         },
         2 => Command::Signal {
             name: "go".into(),
-            timeout: (n % 2 == 0).then(|| Duration::from_millis(u64::from(n))),
+            timeout: n
+                .is_multiple_of(2)
+                .then(|| Duration::from_millis(u64::from(n))),
         },
         _ => Command::Child {
             workflow: "w".into(),
@@ -466,7 +468,7 @@ fn input_for(record: &RunRecord, kind: u8, pick: u8, n: u16) -> Input {
             },
             ..
         } => Cause::OutcomeDelivered,
-        Phase::Running { .. } => succeeded(pick % 2 == 0),
+        Phase::Running { .. } => succeeded(pick.is_multiple_of(2)),
         Phase::Waiting {
             wait: Wait::Timer { .. },
             ..
@@ -587,11 +589,10 @@ proptest! {
             }
             was_settled = matches!(next.phase, Phase::Settled { .. });
             record = next;
-            if let (Some(signal), Write::Nothing) = (sent_signal, &decision.write) {
-                if !record.signals.iter().any(|s| s.nonce == signal.nonce) {
+            if let (Some(signal), Write::Nothing) = (sent_signal, &decision.write)
+                && !record.signals.iter().any(|s| s.nonce == signal.nonce) {
                     record.signals.push(signal);
                 }
-            }
         }
     }
 }

@@ -281,10 +281,10 @@ impl Engine {
             *record = *next;
         }
         record.interrupt = applied.interrupt;
-        if let Some(signal) = applied.signal {
-            if !record.signals.iter().any(|s| s.nonce == signal.nonce) {
-                record.signals.push(signal);
-            }
+        if let Some(signal) = applied.signal
+            && !record.signals.iter().any(|s| s.nonce == signal.nonce)
+        {
+            record.signals.push(signal);
         }
         self.follow_up(follow_ups).await;
         if let Some(seq) = transition {
@@ -312,12 +312,12 @@ impl Engine {
         if self.halt.is_halted() {
             return Err(DriveError::Crashed);
         }
-        if let Some(plan) = &self.crash_plan {
-            if plan.should_crash(id, seq, point) {
-                info!(workflow_id = %id, seq, ?point, "simulated crash");
-                self.halt.trigger();
-                return Err(DriveError::Crashed);
-            }
+        if let Some(plan) = &self.crash_plan
+            && plan.should_crash(id, seq, point)
+        {
+            info!(workflow_id = %id, seq, ?point, "simulated crash");
+            self.halt.trigger();
+            return Err(DriveError::Crashed);
         }
         Ok(())
     }

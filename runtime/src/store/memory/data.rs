@@ -110,10 +110,10 @@ impl Inner {
                         fence: *fence,
                     });
                 }
-                if let Some(seq) = seq {
-                    if stored_seq != seq.to_string() {
-                        return Err(stale(*seq));
-                    }
+                if let Some(seq) = seq
+                    && stored_seq != seq.to_string()
+                {
+                    return Err(stale(*seq));
                 }
             }
             Guard::Exists => {}
@@ -164,11 +164,10 @@ impl Inner {
         for effect in &decision.effects {
             match effect {
                 Effect::ConsumeSignal { nonce } => {
-                    if let Some(list) = self.signals.get_mut(id) {
-                        if let Some(pos) = list.iter().position(|raw| nonce_of(raw) == Some(*nonce))
-                        {
-                            list.remove(pos);
-                        }
+                    if let Some(list) = self.signals.get_mut(id)
+                        && let Some(pos) = list.iter().position(|raw| nonce_of(raw) == Some(*nonce))
+                    {
+                        list.remove(pos);
                     }
                 }
                 Effect::AppendSignal { signal, .. } => self
@@ -244,10 +243,10 @@ impl Inner {
                     self.keep_lease(id, receipt, lease_ms, now)
                 }
                 Effect::Release => {
-                    if let Some(run) = self.runs.get_mut(id) {
-                        if holder.is_some() {
-                            run.lease = None;
-                        }
+                    if let Some(run) = self.runs.get_mut(id)
+                        && holder.is_some()
+                    {
+                        run.lease = None;
                     }
                     self.delivered.remove(receipt);
                 }

@@ -254,17 +254,18 @@ impl Store for MemoryStore {
                 out.push(Acquired::Settled);
                 continue;
             }
-            if let Some(l) = &run.lease {
-                if l.until > now && l.worker != worker {
-                    // A duplicate task for a run someone drives can go; the
-                    // holder's own task must stay, so that it is delivered
-                    // again if the holder dies.
-                    if l.receipt != task.receipt {
-                        inner.delivered.remove(&task.receipt);
-                    }
-                    out.push(Acquired::Busy);
-                    continue;
+            if let Some(l) = &run.lease
+                && l.until > now
+                && l.worker != worker
+            {
+                // A duplicate task for a run someone drives can go; the
+                // holder's own task must stay, so that it is delivered
+                // again if the holder dies.
+                if l.receipt != task.receipt {
+                    inner.delivered.remove(&task.receipt);
                 }
+                out.push(Acquired::Busy);
+                continue;
             }
             let fence = run.fence() + 1;
             run.fields.insert("fence".into(), fence.to_string());

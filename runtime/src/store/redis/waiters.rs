@@ -241,10 +241,10 @@ impl Remembered {
     fn add(&mut self, id: &str, envelope: Option<RunRecord>) {
         if self.seen.insert(id.to_owned(), envelope).is_none() {
             self.order.push_back(id.to_owned());
-            if self.order.len() > REMEMBERED {
-                if let Some(old) = self.order.pop_front() {
-                    self.seen.remove(&old);
-                }
+            if self.order.len() > REMEMBERED
+                && let Some(old) = self.order.pop_front()
+            {
+                self.seen.remove(&old);
             }
         }
     }
