@@ -1,9 +1,10 @@
 //! Carrying out one command against the store; returns what to print.
 
+use std::sync::Arc;
+
 use serde::Serialize;
-use steadfast_runtime::AdminStore as _;
 use steadfast_runtime::{
-    Client, ClientError, RedisStore, ResumeError, RunRecord, SendError, Store, StoreError,
+    Client, ClientError, RedisStore, ResumeError, RunList, RunRecord, SendError, Store, StoreError,
 };
 
 use crate::args::{Cli, Command, Connection, ScheduleAction};
@@ -23,6 +24,9 @@ pub(crate) enum CliError {
         /// Why.
         source: StoreError,
     },
+    /// The store cannot list or delete runs.
+    #[error("this store has no administration side (listing, deleting runs)")]
+    NoAdmin,
     /// No run has this id.
     #[error("no run with id `{0}` (check --prefix and --shards if the workers use others)")]
     NotFound(String),
@@ -87,10 +91,21 @@ fn json(v: &impl Serialize) -> String {
     s
 }
 
+/// Where a run's record is kept, for people who look with other tools.
+type KeyOf = dyn Fn(&str) -> String + Send + Sync;
+
 /// Runs the command; returns its output.
 pub(crate) async fn run(cli: Cli) -> Result<String, CliError> {
-    let store = connect(&cli.conn).await?;
-    let client = Client::new(store.clone());
+    let redis = connect(&cli.conn).await?;
+    let keys = redis.clone();
+    let key_of: Box<KeyOf> = Box::new(move |id| keys.run_key(id));
+    execute(Arc::new(redis), &key_of, cli).await
+}
+
+/// Runs the command on any store with an administration side.
+async fn execute(store: Arc<dyn Store>, key_of: &KeyOf, cli: Cli) -> Result<String, CliError> {
+    let admin = store.admin().ok_or(CliError::NoAdmin)?;
+    let client = Client::new_shared(Arc::clone(&store));
     let as_json = cli.conn.json;
     match cli.command {
         Command::Runs {
@@ -98,40 +113,34 @@ pub(crate) async fn run(cli: Cli) -> Result<String, CliError> {
             finished,
             limit,
         } => {
-            let mut ids = if attention {
-                store
-                    .list_runs(steadfast_runtime::RunList::Attention, usize::MAX)
-                    .await?
+            let list = if attention {
+                RunList::Attention
             } else if finished {
-                store
-                    .list_runs(steadfast_runtime::RunList::Finished, limit)
-                    .await?
+                RunList::Finished
             } else {
-                store
-                    .list_runs(steadfast_runtime::RunList::Active, usize::MAX)
-                    .await?
+                RunList::Active
             };
-            ids.truncate(limit);
-            runs(&store, &ids, as_json).await
+            let ids = admin.list_runs(list, limit).await?;
+            runs(store.as_ref(), &ids, as_json).await
         }
         Command::Show { id } => match store.load(&id).await {
             Ok(Some(env)) => Ok(if as_json {
                 json(&run_json(&env))
             } else {
-                render::run(&env, &store.run_key(&id))
+                render::run(&env, &key_of(&id))
             }),
             Ok(None) => Err(CliError::NotFound(id)),
             Err(StoreError::Corrupt { reason, .. }) => {
-                let fields = store
+                let fields = admin
                     .raw_record(&id)
                     .await?
                     .ok_or_else(|| CliError::NotFound(id.clone()))?;
-                Ok(render::raw(&id, &reason, &fields, &store.run_key(&id)))
+                Ok(render::raw(&id, &reason, &fields, &key_of(&id)))
             }
             Err(e) => Err(e.into()),
         },
         Command::History { id } => {
-            load(&store, &id).await?;
+            load(store.as_ref(), &id).await?;
             let history = store.history(&id).await?;
             Ok(if as_json {
                 json(&history)
@@ -166,7 +175,7 @@ pub(crate) async fn run(cli: Cli) -> Result<String, CliError> {
             Ok(format!("removed signal {nonce} from `{id}`\n"))
         }
         Command::Delete { id } => {
-            if store.delete_run(&id).await? {
+            if admin.delete_run(&id).await? {
                 Ok(format!("deleted run `{id}`\n"))
             } else {
                 Err(CliError::NotFound(id))
@@ -176,7 +185,7 @@ pub(crate) async fn run(cli: Cli) -> Result<String, CliError> {
     }
 }
 
-async fn load(store: &RedisStore, id: &str) -> Result<RunRecord, CliError> {
+async fn load(store: &dyn Store, id: &str) -> Result<RunRecord, CliError> {
     store
         .load(id)
         .await?
@@ -184,7 +193,7 @@ async fn load(store: &RedisStore, id: &str) -> Result<RunRecord, CliError> {
 }
 
 /// One line per run; a run whose record does not read is listed with why.
-async fn runs(store: &RedisStore, ids: &[String], as_json: bool) -> Result<String, CliError> {
+async fn runs(store: &dyn Store, ids: &[String], as_json: bool) -> Result<String, CliError> {
     let mut envelopes = Vec::new();
     let mut rows = Vec::new();
     for id in ids {

@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use super::record::{HistoryEntry, Interrupt, RunRecord, SignalEntry, Status};
+use super::{HistoryEntry, Interrupt, RunRecord, SignalEntry, Status};
 
 /// One decided transition (or, without a history entry, a change that is
 /// not a transition: a signal buffered, a lease released).

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::record::{Interrupt, SignalEntry};
+use super::{Interrupt, SignalEntry};
 
 /// Something that happened to a run, or that someone asks of it.
 // One input is made per transition and consumed at once: its size does not

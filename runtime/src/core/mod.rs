@@ -23,6 +23,7 @@
 mod decide;
 mod decision;
 mod input;
+mod phase;
 mod plan;
 mod record;
 #[cfg(test)]
@@ -31,10 +32,9 @@ mod tests;
 pub use decide::{create, decide, park_unreadable, wake_unreadable};
 pub use decision::{Decision, Effect, FollowUp, Guard, Notice, Refusal, RunIndex, Write};
 pub use input::{Cause, Command, Input, StepOutcome, Stop};
+pub(crate) use phase::TIMED_OUT;
+pub use phase::{Ending, Outcome, ParkKind, Phase, StateSnapshot, Status, Wait, Work};
 pub use plan::{
     Action, CHILD_RECHECK, Capabilities, ChildCheck, child_settled, plan, poisoned, stop_due,
 };
-pub use record::{
-    CompensationEntry, Ending, HistoryEntry, Interrupt, Outcome, ParkKind, Phase, RunRecord,
-    SignalEntry, StateSnapshot, Status, Wait, Work,
-};
+pub use record::{CompensationEntry, HistoryEntry, Interrupt, RunRecord, SignalEntry};

@@ -8,9 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::input::{Cause, Input, Stop};
-use super::record::{
-    CompensationEntry, Interrupt, Outcome, Phase, RunRecord, StateSnapshot, Wait, Work,
-};
+use super::{CompensationEntry, Interrupt, Outcome, Phase, RunRecord, StateSnapshot, Wait, Work};
 use crate::workflow::Resume;
 
 /// How long a parent waiting for a child sleeps before looking again, in

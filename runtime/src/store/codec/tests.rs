@@ -1,4 +1,5 @@
 use super::*;
+use crate::core::{CompensationEntry, ParkKind};
 
 fn sample() -> RunRecord {
     let start = StateSnapshot::new(
