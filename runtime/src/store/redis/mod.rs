@@ -15,6 +15,7 @@
 //! so a transition is atomic, and its checks (fence, sequence number) run
 //! before its first write.
 
+pub mod connection;
 mod keys;
 mod record;
 mod scripts;
