@@ -12,14 +12,14 @@ use futures_util::StreamExt;
 use redis::{Script, Value};
 use steadfast::StoreError;
 use steadfast::redis_connection::{
-    Access, ConnectError, ConnectOptions, FailureKind, RedisConnection, RiskOfLoss, check_access,
-    persistence,
+    Access, ConnectError, ConnectOptions, FailureKind, RedisConnection, ReplicaAck, RiskOfLoss,
+    check_access, invoke_and_wait, persistence,
 };
 use support::redis_acl::{ADMIN_PASSWORD, READER_PASSWORD, RedisAcl, WORKER_PASSWORD};
 use support::redis_cluster::RedisCluster;
 use support::redis_sentinel::RedisSentinels;
 use support::redis_server::{Durability, RedisServer};
-use support::redis_tls::RedisTls;
+use support::redis_tls::{RedisTls, TestCerts};
 use tokio::task::block_in_place;
 
 /// Increments a counter in two keys of one slot and returns the second.
@@ -179,24 +179,15 @@ async fn a_cluster_runs_single_slot_scripts_and_survives_a_master_kill() {
         .await
         .expect("a single-slot pipeline");
     assert_eq!((set, got.as_str()), (1, "v"));
-    let script = Script::new(BUMP);
-    let _: String = script
-        .prepare_invoke()
-        .load_async(&mut c)
-        .await
-        .expect("SCRIPT LOAD");
-    let (value, replicas): (i64, i64) = redis::pipe()
-        .cmd("EVALSHA")
-        .arg(script.get_hash())
-        .arg(2)
-        .arg(&a)
-        .arg(&b)
-        .cmd("WAIT")
-        .arg(1)
-        .arg(5000)
-        .query_async(&mut c)
-        .await
-        .expect("EVALSHA + WAIT");
+    // A fresh script (unknown to the server): loaded, then sent again.
+    let script = Script::new(&format!("{BUMP} -- {}", std::process::id()));
+    let (value, replicas): (i64, u32) = invoke_and_wait(
+        &mut c,
+        script.key(&a).key(&b),
+        ReplicaAck::new(1, Duration::from_secs(5)),
+    )
+    .await
+    .expect("EVALSHA + WAIT");
     assert_eq!((value, replicas), (2, 1));
 
     blocking_read_sees_a_new_entry(&conn, "steadfast:{s0}:q:orders").await;
@@ -239,6 +230,27 @@ async fn a_cluster_runs_single_slot_scripts_and_survives_a_master_kill() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_cluster_is_reached_through_rediss_cluster_urls() {
+    let t0 = Instant::now();
+    let certs = TestCerts::generate();
+    let cluster = block_in_place(|| RedisCluster::start_tls(&certs));
+    let conn = connect(&cluster.tls_url(&certs.ca)).await;
+    for shard in 0..8 {
+        assert_eq!(bump(&conn, shard).await.expect("a script over TLS"), 1);
+    }
+    blocking_read_sees_a_new_entry(&conn, "steadfast:{s3}:q:orders").await;
+    subscription_hears_a_script_publish(&conn, 6).await;
+    let wrong = RedisConnection::open(
+        &cluster.tls_url(&certs.other_ca),
+        &ConnectOptions::default(),
+    )
+    .await
+    .expect_err("a certificate from another CA is refused");
+    assert!(!wrong.is_transient(), "{wrong}");
+    eprintln!("TLS cluster: {:?}", t0.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentinel_connections_follow_the_master_across_a_failover() {
     let t0 = Instant::now();
     let mut setup = block_in_place(RedisSentinels::start);
@@ -248,15 +260,16 @@ async fn sentinel_connections_follow_the_master_across_a_failover() {
         conn.sentinel_master().map(|m| m.port),
         Some(setup.master.port)
     );
-    assert_eq!(bump(&conn, 0).await.expect("a script on the master"), 1);
+    let (a, b) = keys(0);
     let mut c = conn.clone();
-    let replicas: i64 = redis::cmd("WAIT")
-        .arg(1)
-        .arg(5000)
-        .query_async(&mut c)
-        .await
-        .expect("WAIT");
-    assert_eq!(replicas, 1);
+    let (value, replicas): (i64, u32) = invoke_and_wait(
+        &mut c,
+        Script::new(BUMP).key(&a).key(&b),
+        ReplicaAck::new(1, Duration::from_secs(5)),
+    )
+    .await
+    .expect("a script on the master, acknowledged by the replica");
+    assert_eq!((value, replicas), (1, 1));
     subscription_hears_a_script_publish(&conn, 0).await;
 
     let failover = block_in_place(|| setup.kill_master());
@@ -284,14 +297,17 @@ async fn sentinel_connections_follow_the_master_across_a_failover() {
 #[tokio::test]
 async fn tls_connections_verify_the_server_against_the_ca_file() {
     let tls = RedisTls::start(false);
-    let conn = connect(&tls.url_with_ca(&tls.ca)).await;
+    let conn = connect(&tls.url_with_ca(&tls.certs.ca)).await;
     assert_eq!(bump(&conn, 0).await.expect("a script over TLS"), 1);
     blocking_read_sees_a_new_entry(&conn, "steadfast:{s0}:q:tls").await;
     subscription_hears_a_script_publish(&conn, 0).await;
 
-    let wrong = RedisConnection::open(&tls.url_with_ca(&tls.other_ca), &ConnectOptions::default())
-        .await
-        .expect_err("a certificate from another CA is refused");
+    let wrong = RedisConnection::open(
+        &tls.url_with_ca(&tls.certs.other_ca),
+        &ConnectOptions::default(),
+    )
+    .await
+    .expect_err("a certificate from another CA is refused");
     assert_eq!(wrong.kind(), FailureKind::Misconfigured, "{wrong}");
     assert!(wrong.to_string().contains("certificate"), "{wrong}");
 
@@ -301,7 +317,7 @@ async fn tls_connections_verify_the_server_against_the_ca_file() {
     let plain = format!(
         "rediss://127.0.0.1:{}/?ca_file={}",
         tls.server.port,
-        tls.ca.display()
+        tls.certs.ca.display()
     );
     let quick = ConnectOptions::default().connection_timeout(Duration::from_secs(1));
     let mixed = RedisConnection::open(&plain, &quick)
@@ -316,9 +332,10 @@ async fn tls_connections_verify_the_server_against_the_ca_file() {
 #[tokio::test]
 async fn tls_client_certificates_are_sent_when_given() {
     let tls = RedisTls::start(true);
-    let without = RedisConnection::open(&tls.url_with_ca(&tls.ca), &ConnectOptions::default())
-        .await
-        .expect_err("a server that requires a client certificate refuses none");
+    let without =
+        RedisConnection::open(&tls.url_with_ca(&tls.certs.ca), &ConnectOptions::default())
+            .await
+            .expect_err("a server that requires a client certificate refuses none");
     assert!(!without.is_transient(), "{without}");
     let conn = connect(&tls.url_with_client_cert()).await;
     assert_eq!(bump(&conn, 0).await.expect("a script over mutual TLS"), 1);

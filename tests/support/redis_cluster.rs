@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::redis_proc::{RedisProcess, private_dir, require, wait_until};
 use super::redis_server::free_port;
+use super::redis_tls::TestCerts;
 
 /// How long a node may be unreachable before it is failed over (ms).
 pub const NODE_TIMEOUT_MS: u64 = 1000;
@@ -16,6 +17,8 @@ pub const NODE_TIMEOUT_MS: u64 = 1000;
 /// The cluster's nodes, killed and removed when dropped.
 pub struct RedisCluster {
     pub nodes: Vec<RedisProcess>,
+    /// Each node's TLS port, for a cluster started with TLS.
+    pub tls_ports: Vec<Option<u16>>,
     dir: PathBuf,
 }
 
@@ -33,9 +36,20 @@ impl RedisCluster {
     /// returns once every node sees `cluster_state:ok` and every replica
     /// is in sync.
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// The same with every node also listening for TLS (with `certs`), and
+    /// the cluster bus and replication over TLS.
+    pub fn start_tls(certs: &TestCerts) -> Self {
+        Self::start_with(Some(certs))
+    }
+
+    fn start_with(certs: Option<&TestCerts>) -> Self {
         require("redis-cli", "redis-server");
         let dir = private_dir("cluster");
         let mut nodes = Vec::new();
+        let mut tls_ports = Vec::new();
         for i in 0..6 {
             let node_dir = dir.join(format!("node{i}"));
             std::fs::create_dir_all(&node_dir).expect("creates a node directory");
@@ -60,7 +74,17 @@ impl RedisCluster {
             .iter()
             .map(|s| s.to_string())
             .collect();
+            let mut extra = extra;
+            let mut tls_port = None;
+            if let Some(certs) = certs {
+                let port = free_port();
+                tls_port = Some(port);
+                extra.extend(certs.server_args(port, false));
+                extra
+                    .extend(["--tls-cluster", "yes", "--tls-replication", "yes"].map(String::from));
+            }
             nodes.push(RedisProcess::start(&node_dir, None, &extra));
+            tls_ports.push(tls_port);
         }
         let mut create = Command::new("redis-cli");
         create.arg("--cluster").arg("create");
@@ -79,9 +103,24 @@ impl RedisCluster {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let cluster = RedisCluster { nodes, dir };
+        let cluster = RedisCluster {
+            nodes,
+            tls_ports,
+            dir,
+        };
         cluster.wait_healthy(Duration::from_secs(30));
         cluster
+    }
+
+    /// `rediss+cluster://` URL with two seed nodes' TLS ports and the CA.
+    pub fn tls_url(&self, ca: &std::path::Path) -> String {
+        let port = |i: usize| self.tls_ports.get(i).copied().flatten().unwrap_or(0);
+        format!(
+            "rediss+cluster://127.0.0.1:{},127.0.0.1:{}?ca_file={}",
+            port(0),
+            port(1),
+            ca.display()
+        )
     }
 
     /// `redis+cluster://` URL with two seed nodes.

@@ -9,21 +9,22 @@ use std::process::Command;
 use super::redis_proc::{RedisProcess, private_dir, require};
 use super::redis_server::free_port;
 
-pub struct RedisTls {
-    pub server: RedisProcess,
-    /// The TLS port (`server.port` is the plain one, kept for `redis-cli`).
-    pub tls_port: u16,
+/// Certificates generated for one test, in a private directory removed
+/// when dropped.
+pub struct TestCerts {
     pub ca: PathBuf,
     pub other_ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
     pub client_cert: PathBuf,
     pub client_key: PathBuf,
-    dir: PathBuf,
+    pub dir: PathBuf,
 }
 
-impl RedisTls {
-    /// Starts a server with a TLS port; `require_client_cert` makes it ask
-    /// clients for a certificate signed by the CA.
-    pub fn start(require_client_cert: bool) -> Self {
+impl TestCerts {
+    /// A CA, a server certificate for `127.0.0.1` and `localhost` and a
+    /// client certificate signed by it, and an unrelated CA.
+    pub fn generate() -> Self {
         require("openssl", "openssl");
         let dir = private_dir("tls");
         let ca = make_ca(&dir, "ca");
@@ -31,32 +32,65 @@ impl RedisTls {
         let (server_cert, server_key) =
             make_leaf(&dir, "server", "subjectAltName=IP:127.0.0.1,DNS:localhost");
         let (client_cert, client_key) = make_leaf(&dir, "client", "extendedKeyUsage=clientAuth");
+        TestCerts {
+            ca,
+            other_ca,
+            server_cert,
+            server_key,
+            client_cert,
+            client_key,
+            dir,
+        }
+    }
+
+    /// `redis-server` arguments for a TLS port with these certificates.
+    pub fn server_args(&self, tls_port: u16, require_client_cert: bool) -> Vec<String> {
+        vec![
+            "--tls-port".into(),
+            tls_port.to_string(),
+            "--tls-cert-file".into(),
+            self.server_cert.display().to_string(),
+            "--tls-key-file".into(),
+            self.server_key.display().to_string(),
+            "--tls-ca-cert-file".into(),
+            self.ca.display().to_string(),
+            "--tls-auth-clients".into(),
+            if require_client_cert { "yes" } else { "no" }.into(),
+        ]
+    }
+}
+
+impl Drop for TestCerts {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub struct RedisTls {
+    pub server: RedisProcess,
+    /// The TLS port (`server.port` is the plain one, kept for `redis-cli`).
+    pub tls_port: u16,
+    pub certs: TestCerts,
+}
+
+impl RedisTls {
+    /// Starts a server with a TLS port; `require_client_cert` makes it ask
+    /// clients for a certificate signed by the CA.
+    pub fn start(require_client_cert: bool) -> Self {
+        let certs = TestCerts::generate();
         let tls_port = free_port();
-        let extra: Vec<String> = vec![
+        let mut extra: Vec<String> = vec![
             "--save".into(),
             String::new(),
             "--appendonly".into(),
             "no".into(),
-            "--tls-port".into(),
-            tls_port.to_string(),
-            "--tls-cert-file".into(),
-            server_cert.display().to_string(),
-            "--tls-key-file".into(),
-            server_key.display().to_string(),
-            "--tls-ca-cert-file".into(),
-            ca.display().to_string(),
-            "--tls-auth-clients".into(),
-            if require_client_cert { "yes" } else { "no" }.into(),
         ];
-        let server = RedisProcess::start(&dir, None, &extra);
+        extra.extend(certs.server_args(tls_port, require_client_cert));
+        let server = RedisProcess::start(&certs.dir, None, &extra);
         RedisTls {
             server,
             tls_port,
-            ca,
-            other_ca,
-            client_cert,
-            client_key,
-            dir,
+            certs,
         }
     }
 
@@ -73,9 +107,9 @@ impl RedisTls {
     pub fn url_with_client_cert(&self) -> String {
         format!(
             "{}&cert_file={}&key_file={}",
-            self.url_with_ca(&self.ca),
-            self.client_cert.display(),
-            self.client_key.display()
+            self.url_with_ca(&self.certs.ca),
+            self.certs.client_cert.display(),
+            self.certs.client_key.display()
         )
     }
 }
@@ -83,7 +117,6 @@ impl RedisTls {
 impl Drop for RedisTls {
     fn drop(&mut self) {
         self.server.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

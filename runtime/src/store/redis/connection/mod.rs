@@ -29,6 +29,7 @@
 //!   retrying; every message has the passwords replaced by `***`.
 
 mod blocking;
+mod durability;
 mod error;
 mod probe;
 mod redact;
@@ -49,6 +50,7 @@ use redis::{
 };
 
 pub use blocking::BlockingConnection;
+pub use durability::{ReplicaAck, invoke_and_wait};
 pub use error::{ConnectError, FailureKind, classify};
 pub use probe::{
     Access, NodePersistence, PersistenceReport, RiskOfLoss, check_access, persistence,
