@@ -378,6 +378,10 @@ async fn the_documented_users_can_do_what_they_need_and_nothing_more() {
         .await;
     let write = reader.error(&write.expect_err("the reader writes nothing"));
     assert_eq!(write.kind(), FailureKind::Permission, "{write}");
+    assert!(
+        write.to_string().contains("not allowed to run `HSET`"),
+        "{write}"
+    );
 
     let noscript = connect(&acl.url("steadfast-noscript", WORKER_PASSWORD)).await;
     let e = check_access(&noscript, &Access::worker("steadfast:"))
@@ -392,6 +396,16 @@ async fn the_documented_users_can_do_what_they_need_and_nothing_more() {
     assert_hidden(&e, WORKER_PASSWORD);
     let store = StoreError::from(e);
     assert!(matches!(store, StoreError::Permission(_)) && !store.is_transient());
+
+    let partial = connect(&acl.url("steadfast-partial", WORKER_PASSWORD)).await;
+    let e = check_access(&partial, &Access::worker("steadfast:"))
+        .await
+        .expect_err("a user without XADD and the pattern is refused at connect");
+    let text = e.to_string();
+    assert!(
+        text.contains("run XADD, PSUBSCRIBE steadfast:{s*}:settled"),
+        "{text}"
+    );
 
     let admin = connect(&acl.url("default", ADMIN_PASSWORD)).await;
     check_access(&admin, &Access::worker("steadfast:").with_wait())

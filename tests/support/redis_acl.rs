@@ -46,7 +46,9 @@ impl RedisAcl {
     /// Starts a server, creates `steadfast-worker` and `steadfast-reader`
     /// as documented (`extras`: the optional worker lines to apply too,
     /// matched by a word they contain, such as `+config|get`), a worker
-    /// without scripting (`steadfast-noscript`), and protects `default`.
+    /// without scripting (`steadfast-noscript`), one without `XADD` and
+    /// the subscription pattern (`steadfast-partial`), and protects
+    /// `default`.
     pub fn start(extras: &[&str]) -> Self {
         let dir = private_dir("acl");
         let extra: Vec<String> = ["--save", "", "--appendonly", "no"]
@@ -68,6 +70,12 @@ impl RedisAcl {
             "{} -evalsha -script|load",
             base.replace("steadfast-worker", "steadfast-noscript")
         ));
+        // The same user without the subscription pattern and `XADD`.
+        lines.push(
+            base.replace("steadfast-worker", "steadfast-partial")
+                .replace(" &steadfast:{s*}:settled", "")
+                .replace(" +xadd", ""),
+        );
         for extra in extras {
             lines.push(format!("ACL SETUSER steadfast-noscript {extra}"));
         }

@@ -196,7 +196,7 @@ impl ConnectError {
             FailureKind::Permission => ConnectError::Permission {
                 target: target_text,
                 user: target.user_label().to_owned(),
-                missing: "run a command it needs".to_owned(),
+                missing: what_is_refused(&message),
                 message,
             },
             FailureKind::Misconfigured => ConnectError::Misconfigured {
@@ -230,6 +230,26 @@ impl ConnectError {
     /// Whether retrying later may succeed (only when Redis is away).
     pub fn is_transient(&self) -> bool {
         self.kind().is_transient()
+    }
+}
+
+/// What a `NOPERM` message says the user may not do: "this user has no
+/// permissions to run the 'xadd' command", "... to access one of the keys
+/// used as arguments", "... to access one of the channels ...".
+fn what_is_refused(message: &str) -> String {
+    let lower = message.to_ascii_lowercase();
+    if let Some(rest) = lower.split("run the '").nth(1) {
+        if let Some(command) = rest.split('\'').next() {
+            return format!("run `{}`", command.to_ascii_uppercase());
+        }
+    }
+    if lower.contains("keys") {
+        "access the store's keys (the ACL's key pattern must cover the prefix)".to_owned()
+    } else if lower.contains("channel") {
+        "use the store's channels (the ACL needs `&<prefix>*` and `&<prefix>{s*}:settled`)"
+            .to_owned()
+    } else {
+        "run a command the store needs".to_owned()
     }
 }
 
@@ -295,6 +315,24 @@ mod tests {
             "unauthenticated multibulk length".to_owned(),
         ));
         assert_eq!(classify(&proto), FailureKind::Auth);
+    }
+
+    #[test]
+    fn refusals_name_what_is_refused() {
+        assert_eq!(
+            what_is_refused("NOPERM: this user has no permissions to run the 'xadd' command"),
+            "run `XADD`"
+        );
+        assert!(
+            what_is_refused(
+                "NOPERM this user has no permissions to access one of the keys used as arguments"
+            )
+            .contains("key pattern")
+        );
+        assert!(
+            what_is_refused("NOPERM this user has no permissions to access one of the channels used as arguments")
+                .contains("channels")
+        );
     }
 
     #[test]

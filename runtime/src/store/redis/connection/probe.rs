@@ -154,9 +154,19 @@ pub async fn check_access(conn: &RedisConnection, access: &Access) -> Result<(),
         }
     }
     if access.scripting {
+        let mut checked = access.checked.clone();
+        // What the client library itself sends in these topologies.
+        match target.topology() {
+            Topology::Cluster { .. } => {
+                checked.push(vec!["CLUSTER".into(), "SLOTS".into()]);
+                checked.push(vec!["CLUSTER".into(), "NODES".into()]);
+            }
+            Topology::Sentinel { .. } => checked.push(vec!["ROLE".into()]),
+            _ => {}
+        }
         let script = Script::new(ACL_CHECK);
         let mut invocation = script.key(format!("{}{{s0}}:probe", access.prefix));
-        for command in &access.checked {
+        for command in &checked {
             invocation.arg(command.len());
             for a in command {
                 invocation.arg(a);
@@ -175,7 +185,7 @@ pub async fn check_access(conn: &RedisConnection, access: &Access) -> Result<(),
                 });
             }
         };
-        for (command, allowed) in access.checked.iter().zip(answers) {
+        for (command, allowed) in checked.iter().zip(answers) {
             if allowed != 1 {
                 refused.push(describe_command(command));
             }
@@ -190,12 +200,14 @@ pub async fn check_access(conn: &RedisConnection, access: &Access) -> Result<(),
     ))
 }
 
-/// `HSET on keys like steadfast:{s0}:...`, `PSUBSCRIBE steadfast:{s*}:settled`.
+/// `HSET`, `PSUBSCRIBE steadfast:{s*}:settled`, `CLUSTER SLOTS`: the
+/// command, with the channel or subcommand that matters.
 fn describe_command(command: &[String]) -> String {
     let name = &command[0];
     match name.as_str() {
-        "PSUBSCRIBE" | "PUBLISH" => format!("{name} {}", command.get(1).map_or("", |c| c)),
-        "TIME" | "WAIT" => name.clone(),
+        "PSUBSCRIBE" | "PUBLISH" | "CLUSTER" | "XGROUP" => {
+            format!("{name} {}", command.get(1).map_or("", |c| c))
+        }
         _ => name.clone(),
     }
 }
