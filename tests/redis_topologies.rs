@@ -287,6 +287,17 @@ async fn sentinel_connections_follow_the_master_across_a_failover() {
     subscription_hears_a_script_publish(&conn, 0).await;
     let report = persistence(&conn).await.expect("persistence of the master");
     assert!(report.replicated, "{report}");
+    // The promoted master has no replica left: a commit that waits for one
+    // is committed on the master alone, and says so.
+    let mut c = conn.clone();
+    let (value, replicas): (i64, u32) = invoke_and_wait(
+        &mut c,
+        Script::new(BUMP).key(&a).key(&b),
+        ReplicaAck::new(1, Duration::from_millis(200)),
+    )
+    .await
+    .expect("a commit without a replica");
+    assert_eq!((value, replicas), (3, 0));
     eprintln!(
         "sentinel: started in {started:?}, failover in {failover:?}, {failed} failed attempts; \
          total {:?}",
