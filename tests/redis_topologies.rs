@@ -361,6 +361,12 @@ fn assert_hidden(error: &ConnectError, secret: &str) {
 async fn the_documented_users_can_do_what_they_need_and_nothing_more() {
     let acl = block_in_place(|| RedisAcl::start(&["+config|get"]));
     let worker = connect(&acl.url("steadfast-worker", WORKER_PASSWORD)).await;
+    let shown = format!("{worker:?} {} {:?}", worker.target(), worker.target());
+    assert!(!shown.contains(WORKER_PASSWORD), "{shown}");
+    assert!(
+        shown.contains("redis://steadfast-worker:***@127.0.0.1:"),
+        "{shown}"
+    );
     check_access(&worker, &Access::worker("steadfast:"))
         .await
         .expect("the worker user has every permission");
