@@ -55,7 +55,9 @@ impl RedisAcl {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let mut server = RedisProcess::start(&dir, None, &extra);
+        let server = RedisProcess::start(&dir, None, &extra);
+        // Owned from here, so that a failed line below still removes it.
+        let mut acl = RedisAcl { server, dir };
         let worker = documented_acl_lines("steadfast-worker");
         let base = worker.first().cloned().unwrap_or_default();
         let mut lines = vec![base.clone()];
@@ -83,13 +85,13 @@ impl RedisAcl {
         for line in &lines {
             let args = split_words(line);
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let out = server.cli(&args);
+            let out = acl.server.cli(&args);
             assert_eq!(out.trim(), "OK", "{line}: {out}");
             if line.starts_with("ACL SETUSER default") {
-                server.auth = Some(("default".into(), ADMIN_PASSWORD.into()));
+                acl.server.auth = Some(("default".into(), ADMIN_PASSWORD.into()));
             }
         }
-        RedisAcl { server, dir }
+        acl
     }
 
     /// `redis://user:password@127.0.0.1:<port>/`, percent-encoding nothing

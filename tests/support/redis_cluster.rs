@@ -86,9 +86,15 @@ impl RedisCluster {
             nodes.push(RedisProcess::start(&node_dir, None, &extra));
             tls_ports.push(tls_port);
         }
+        // Owned from here, so that a failure below still removes it all.
+        let cluster = RedisCluster {
+            nodes,
+            tls_ports,
+            dir,
+        };
         let mut create = Command::new("redis-cli");
         create.arg("--cluster").arg("create");
-        for n in &nodes {
+        for n in &cluster.nodes {
             create.arg(n.addr());
         }
         let out = create
@@ -103,11 +109,6 @@ impl RedisCluster {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let cluster = RedisCluster {
-            nodes,
-            tls_ports,
-            dir,
-        };
         cluster.wait_healthy(Duration::from_secs(30));
         cluster
     }

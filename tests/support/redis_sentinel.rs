@@ -43,27 +43,27 @@ impl RedisSentinels {
             master.port.to_string(),
         ]);
         let replica = RedisProcess::start(&plain("replica"), None, &replica_args);
-        let mut sentinels = Vec::new();
+        // Owned from here, so that a failure below still removes it all.
+        let mut setup = RedisSentinels {
+            master,
+            replica,
+            sentinels: Vec::new(),
+            dir: dir.clone(),
+        };
         for i in 0..3 {
             let config = format!(
                 "sentinel monitor {MASTER_NAME} 127.0.0.1 {port} 2\n\
                  sentinel down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}\n\
                  sentinel failover-timeout {MASTER_NAME} 5000\n\
                  sentinel parallel-syncs {MASTER_NAME} 1\n",
-                port = master.port
+                port = setup.master.port
             );
-            sentinels.push(RedisProcess::start(
+            setup.sentinels.push(RedisProcess::start(
                 &plain(&format!("sentinel{i}")),
                 Some(&config),
                 &["--sentinel".to_owned()],
             ));
         }
-        let setup = RedisSentinels {
-            master,
-            replica,
-            sentinels,
-            dir,
-        };
         setup.wait_ready(Duration::from_secs(30));
         setup
     }

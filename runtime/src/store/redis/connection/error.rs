@@ -82,6 +82,21 @@ pub fn classify(e: &RedisError) -> FailureKind {
     FailureKind::Other
 }
 
+/// [`classify`], knowing the topology: a redirection (`MOVED`, `ASK`)
+/// that reaches the caller of a cluster connection means the slots were
+/// moving (a failover, a resharding) faster than the client followed, which
+/// passes; from a single server it means the URL should name a cluster.
+pub fn classify_on(target: &RedisTarget, e: &RedisError) -> FailureKind {
+    use super::url::Topology;
+    let kind = classify(e);
+    let redirected = matches!(e.code(), Some("MOVED" | "ASK"));
+    if redirected && matches!(target.topology(), Topology::Cluster { .. }) {
+        FailureKind::Unavailable
+    } else {
+        kind
+    }
+}
+
 fn is_misconfiguration(e: &RedisError, lower: &str) -> bool {
     matches!(
         e.kind(),
@@ -187,7 +202,7 @@ impl ConnectError {
     pub fn from_redis(target: &RedisTarget, e: &RedisError) -> Self {
         let message = target.scrub(&e.to_string());
         let target_text = target.to_string();
-        match classify(e) {
+        match classify_on(target, e) {
             FailureKind::Auth => ConnectError::Auth {
                 target: target_text,
                 user: target.user_label().to_owned(),
@@ -315,6 +330,26 @@ mod tests {
             "unauthenticated multibulk length".to_owned(),
         ));
         assert_eq!(classify(&proto), FailureKind::Auth);
+    }
+
+    #[test]
+    fn a_redirection_passes_on_a_cluster_and_is_a_wrong_url_elsewhere() {
+        let moved = RedisError::from((
+            ErrorKind::Server(ServerErrorKind::Moved),
+            "Moved",
+            "11097 127.0.0.1:7001".to_owned(),
+        ));
+        let target = |url: &str| match RedisTarget::parse(url) {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(
+            classify_on(&target("redis+cluster://127.0.0.1:7000"), &moved),
+            FailureKind::Unavailable
+        );
+        let single = ConnectError::from_redis(&target("redis://127.0.0.1:7000"), &moved);
+        assert_eq!(single.kind(), FailureKind::Misconfigured);
+        assert!(single.to_string().contains("redis+cluster://"), "{single}");
     }
 
     #[test]

@@ -48,7 +48,7 @@ use redis::{Client, Cmd, Pipeline, RedisError, RedisFuture, TlsCertificates, Val
 
 pub use blocking::BlockingConnection;
 pub use durability::{ReplicaAck, invoke_and_wait};
-pub use error::{ConnectError, FailureKind, classify};
+pub use error::{ConnectError, FailureKind, classify, classify_on};
 pub use probe::{
     Access, NodePersistence, PersistenceReport, RiskOfLoss, check_access, persistence,
 };
