@@ -49,7 +49,7 @@ pub use store::{
     StoreError, Task, Unreadable,
 };
 #[cfg(feature = "redis")]
-pub use store::{Persistence, RedisStore, RedisStoreBuilder};
+pub use store::{Persistence, RedisStore, RedisStoreBuilder, redis_connection};
 pub use worker::{Worker, WorkerBuilder, WorkerError, WorkerHandle};
 pub use workflow::{
     ChildError, Command, Resume, Signal, StateInfo, StepError, Transition, Workflow, WorkflowInfo,

@@ -4,7 +4,12 @@
 
 pub mod lifecycle;
 pub mod lifecycle_scenarios;
+pub mod redis_acl;
+pub mod redis_cluster;
+pub mod redis_proc;
+pub mod redis_sentinel;
 pub mod redis_server;
+pub mod redis_tls;
 pub mod rig;
 pub mod workflows;
 

@@ -179,7 +179,7 @@ impl Drop for RedisServer {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("binds a free port");
     let port = listener.local_addr().expect("has an address").port();
     assert_ne!(port, 6379);
@@ -187,7 +187,7 @@ fn free_port() -> u16 {
 }
 
 /// Whether the server on `port` answers and is the process `pid`.
-fn serves(port: u16, pid: u32) -> bool {
+pub fn serves(port: u16, pid: u32) -> bool {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };

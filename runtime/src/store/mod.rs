@@ -34,6 +34,8 @@ use crate::schedule::ScheduleSpec;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
+pub use redis::connection as redis_connection;
+#[cfg(feature = "redis")]
 pub use redis::{Persistence, RedisStore, RedisStoreBuilder};
 
 /// A unit of work from a task queue: "run `workflow_id` needs a worker".
@@ -219,6 +221,14 @@ pub enum StoreError {
     /// later may help.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The store refused our credentials (a wrong or missing password, an
+    /// unknown user): retrying will not help; fix the configuration.
+    #[error("store authentication failed: {0}")]
+    Auth(String),
+    /// The store's user lacks a permission the store needs (a Redis ACL
+    /// without scripting, say): retrying will not help; fix the ACL.
+    #[error("store permission denied: {0}")]
+    Permission(String),
     /// The store answered with an error that retrying will not fix.
     #[error("store error: {0}")]
     Backend(String),

@@ -17,6 +17,7 @@
 //! the record's fields, the history entry and the named effects.
 
 mod apply;
+pub mod connection;
 mod keys;
 mod reads;
 mod reply;
