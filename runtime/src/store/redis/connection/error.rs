@@ -253,10 +253,10 @@ impl ConnectError {
 /// used as arguments", "... to access one of the channels ...".
 fn what_is_refused(message: &str) -> String {
     let lower = message.to_ascii_lowercase();
-    if let Some(rest) = lower.split("run the '").nth(1) {
-        if let Some(command) = rest.split('\'').next() {
-            return format!("run `{}`", command.to_ascii_uppercase());
-        }
+    if let Some(rest) = lower.split("run the '").nth(1)
+        && let Some(command) = rest.split('\'').next()
+    {
+        return format!("run `{}`", command.to_ascii_uppercase());
     }
     if lower.contains("keys") {
         "access the store's keys (the ACL's key pattern must cover the prefix)".to_owned()

@@ -407,10 +407,10 @@ fn parse(url: &str) -> Result<RedisTarget, String> {
     if let Some(query) = query {
         apply_params(&mut target, query)?;
     }
-    if let Some(t) = &target.tls {
-        if t.cert_file.is_some() != t.key_file.is_some() {
-            return Err("`cert_file` and `key_file` go together: give both or neither".into());
-        }
+    if let Some(t) = &target.tls
+        && t.cert_file.is_some() != t.key_file.is_some()
+    {
+        return Err("`cert_file` and `key_file` go together: give both or neither".into());
     }
     Ok(target)
 }
