@@ -270,3 +270,127 @@ async fn a_parked_run_resumes_after_its_record_is_repaired() {
     assert_eq!(rig.journal.count("hold p-1"), 1);
     rig.stop().await;
 }
+
+/// A signal whose payload does not fit the type the workflow awaits parks
+/// the run. The operator sends the right one (a parked run takes signals),
+/// removes the bad one by its nonce, and resumes the run, which goes on
+/// with the right one. Nothing else is lost.
+async fn a_bad_signal_is_removed_and_the_run_goes_on(mut rig: Rig) {
+    use support::lifecycle::{Item, collector};
+    rig.spawn(support::lifecycle::register(rig.builder()));
+    let run = rig
+        .client
+        .start::<collector>("c-1", 2)
+        .await
+        .expect("starts");
+    rig.client.signal("c-1", Item(7)).await.expect("sends");
+    rig.client
+        .signal_json("c-1", "item", serde_json::json!("not a number"))
+        .await
+        .expect("a payload is not checked by the sender");
+    let reason = match run.result_within(std::time::Duration::from_secs(10)).await {
+        Err(RunError::Parked { reason }) => reason,
+        other => panic!("a bad payload parks the run: {other:?}"),
+    };
+    assert!(reason.contains("does not decode"), "{reason}");
+    let parked = rig.describe("c-1").await;
+    let bad = parked
+        .signals
+        .iter()
+        .find(|s| s.payload == serde_json::json!("not a number"))
+        .expect("the bad signal is still buffered")
+        .nonce;
+    rig.client
+        .signal("c-1", Item(8))
+        .await
+        .expect("a parked run takes the corrected signal");
+    rig.client
+        .remove_signal("c-1", bad, "payload of the wrong type")
+        .await
+        .expect("removes the bad signal");
+    assert_eq!(
+        rig.client
+            .resume("c-1", "bad signal removed")
+            .await
+            .expect("resumes"),
+        Status::Running
+    );
+    assert_eq!(
+        run.result_within(std::time::Duration::from_secs(10))
+            .await
+            .expect("completes"),
+        vec![7, 8]
+    );
+    let events: Vec<String> = rig
+        .client
+        .history("c-1")
+        .await
+        .expect("history")
+        .into_iter()
+        .map(|h| h.event)
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("removed by an operator: payload of the wrong type")),
+        "{events:?}"
+    );
+    rig.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_signal_is_removed_and_the_run_goes_on_in_memory() {
+    a_bad_signal_is_removed_and_the_run_goes_on(Rig::memory()).await;
+}
+
+#[tokio::test]
+async fn a_bad_signal_is_removed_and_the_run_goes_on_on_redis() {
+    a_bad_signal_is_removed_and_the_run_goes_on(Rig::redis().await).await;
+}
+
+/// A run whose record was deleted by hand leaves its history and index
+/// entry behind; listing shows it as missing, `delete_run` removes what is
+/// left, and starting the id again begins a fresh history.
+#[tokio::test]
+async fn a_record_deleted_by_hand_is_listed_and_cleaned_up() {
+    let mut rig = Rig::redis().await;
+    rig.spawn(support::lifecycle::register(rig.builder()));
+    rig.client
+        .start::<support::lifecycle::collector>("gone", 5)
+        .await
+        .expect("starts");
+    rig.wait_for("gone", "its signal wait", |r| r.wait().is_some())
+        .await;
+    let (server, store) = rig.redis_parts().expect("a Redis rig");
+    server.cli(&["DEL", &store.run_key("gone")]);
+    let admin = rig.client.store().admin().expect("an admin side");
+    let active = admin
+        .list_runs(steadfast::RunList::Active, 100)
+        .await
+        .expect("lists");
+    assert!(
+        active.contains(&"gone".to_owned()),
+        "still indexed: {active:?}"
+    );
+    assert!(rig.client.describe("gone").await.expect("reads").is_none());
+    assert!(admin.delete_run("gone").await.expect("deletes"));
+    assert!(
+        rig.client
+            .history("gone")
+            .await
+            .expect("history")
+            .is_empty(),
+        "the history is gone too"
+    );
+    rig.client
+        .start::<support::lifecycle::collector>("gone", 1)
+        .await
+        .expect("starts again");
+    let history = rig.client.history("gone").await.expect("history");
+    assert_eq!(history.first().map(|h| h.seq), Some(0));
+    assert!(
+        history.iter().all(|h| h.seq <= 2),
+        "a fresh history: {history:?}"
+    );
+    rig.stop().await;
+}

@@ -158,14 +158,18 @@ async fn a_worker_frozen_past_its_lease_starts_nothing_new() {
     // The process ran the first attempt, which failed; it sleeps through its
     // backoff. Freeze it there.
     let checker = store(&url).await;
-    wait_until("the first attempt to fail", Duration::from_secs(20), || async {
-        checker
-            .history("o-1")
-            .await
-            .expect("history")
-            .iter()
-            .any(|h| h.event.contains("attempt 1 failed"))
-    })
+    wait_until(
+        "the first attempt to fail",
+        Duration::from_secs(20),
+        || async {
+            checker
+                .history("o-1")
+                .await
+                .expect("history")
+                .iter()
+                .any(|h| h.event.contains("attempt 1 failed"))
+        },
+    )
     .await;
     signal(&frozen, "-STOP");
     let stopped_at = Instant::now();
@@ -203,8 +207,16 @@ async fn a_worker_frozen_past_its_lease_starts_nothing_new() {
         "the frozen worker started work after it lost its lease: {after:?}"
     );
     let rescued: Vec<&String> = after.iter().filter(|l| !by_frozen.contains(l)).collect();
-    assert_eq!(rescued.len(), 2, "the rescuer ran attempt 2 and `after`: {after:?}");
-    let record = client.describe("o-1").await.expect("reads").expect("exists");
+    assert_eq!(
+        rescued.len(),
+        2,
+        "the rescuer ran attempt 2 and `after`: {after:?}"
+    );
+    let record = client
+        .describe("o-1")
+        .await
+        .expect("reads")
+        .expect("exists");
     assert_eq!(record.status(), Status::Completed);
     let seqs: Vec<u64> = client
         .history("o-1")
