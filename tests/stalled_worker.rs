@@ -15,6 +15,7 @@ use steadfast::prelude::*;
 use steadfast::{RedisStore, Status, Store};
 use support::redis_server::RedisServer;
 
+/// The error of the stall-test activities.
 #[derive(Debug, Clone, Serialize, Deserialize, thiserror::Error)]
 #[error("{0}")]
 pub struct StallError(String);
