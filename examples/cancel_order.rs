@@ -198,9 +198,9 @@ async fn run(args: Args) -> common::Outcome {
         Ok(()) => return Err("a settled run accepted a signal".into()),
     }
     if let Some(redis) = &opened.redis {
-        let port = args.store.redis_port();
+        let cli = common::redis_cli(redis);
         println!(
-            "\nread the status with redis-cli:\n  redis-cli -p {port} HGET '{}' query:status",
+            "\nread the status with redis-cli:\n  {cli} HGET '{}' query:status",
             redis.run_key(&late)
         );
     }

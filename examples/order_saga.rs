@@ -242,17 +242,28 @@ async fn open_store(args: &Args) -> Result<Arc<dyn Store>, ExitCode> {
         StoreKind::Memory => Ok(Arc::new(MemoryStore::new())),
         StoreKind::Redis => match RedisStore::connect(&args.redis_url).await {
             Ok(store) => {
-                if let Ok(p) = store.persistence().await {
-                    println!("Redis persistence: {}", p.describe());
+                // What a crash or failover of Redis can lose, read once at
+                // connect: said where people see it, not only logged.
+                match store.persistence_report() {
+                    Some(r) if r.can_lose_data() => {
+                        println!("warning: Redis can lose checkpoints: {r}")
+                    }
+                    Some(r) => println!("Redis persistence: {r}"),
+                    None => {}
                 }
                 Ok(Arc::new(store))
             }
             Err(e) => {
-                eprintln!(
-                    "error: {e}\n\n  start a Redis:          redis-server --appendonly yes\n  \
-                     or point to another:   REDIS_URL=redis://host:port cargo run --example order_saga\n  \
-                     or run without Redis:  cargo run --example order_saga -- --store memory"
-                );
+                eprintln!("error: {e}");
+                // Only an unreachable server needs starting; refused
+                // credentials or permissions say what to fix themselves.
+                if e.is_transient() {
+                    eprintln!(
+                        "\n  start a Redis:          redis-server --appendonly yes\n  \
+                         or point to another:   REDIS_URL=redis://host:port cargo run --example order_saga\n  \
+                         or run without Redis:  cargo run --example order_saga -- --store memory"
+                    );
+                }
                 Err(ExitCode::from(2))
             }
         },
@@ -326,15 +337,9 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         println!("compensations still to run: {}", env.compensations.len());
     }
     if args.store == StoreKind::Redis {
-        let port = args
-            .redis_url
-            .trim_end_matches('/')
-            .rsplit(':')
-            .next()
-            .unwrap_or("6379");
-        println!("\ninspect it with redis-cli:");
-        println!("  redis-cli -p {port} HGETALL 'steadfast:{{s0}}:wf:{order_id}'");
-        println!("  redis-cli -p {port} XRANGE 'steadfast:{{s0}}:hist:{order_id}' - +");
+        println!("\ninspect it with redis-cli (add -h/-p for your server):");
+        println!("  redis-cli HGETALL 'steadfast:{{s0}}:wf:{order_id}'");
+        println!("  redis-cli XRANGE 'steadfast:{{s0}}:hist:{order_id}' - +");
         println!("or with the steadfast command:");
         println!("  cargo run -p steadfast-cli -- show {order_id}");
         if env.status() == Status::CompensationFailed {

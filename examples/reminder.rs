@@ -106,14 +106,11 @@ async fn run(args: Args) -> common::Outcome {
         run.query::<String>("status").await?
     );
     if let Some(redis) = &opened.redis {
-        let port = args.store.redis_port();
+        let cli = common::redis_cli(redis);
         println!("in Redis:");
+        println!("  {cli} HGET '{}' waiting", redis.run_key(&id));
         println!(
-            "  redis-cli -p {port} HGET '{}' waiting",
-            redis.run_key(&id)
-        );
-        println!(
-            "  redis-cli -p {port} ZSCORE '{}' $'{}\\n{id}'",
+            "  {cli} ZSCORE '{}' $'{}\\n{id}'",
             redis.timers_key(&id),
             env.queue
         );

@@ -128,9 +128,9 @@ async fn run(args: Args) -> common::Outcome {
         spec.runs_started
     );
     if let Some(redis) = &opened.redis {
-        let port = args.store.redis_port();
+        let cli = common::redis_cli(redis);
         println!(
-            "(while it exists: redis-cli -p {port} HGET '{}' weekly-report)",
+            "(while it exists: {cli} HGET '{}' weekly-report)",
             redis.schedules_key()
         );
     }

@@ -4,153 +4,40 @@
 //! a clean history, compensations for exactly the steps that completed, and
 //! re-executed activities carrying the same idempotency key.
 
+#[path = "support/crash_saga.rs"]
+mod crash_saga;
 mod support;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use steadfast::AdminStore as _;
 
+use crash_saga::{
+    ExecLog, Expected, LOG_KEY, Lcg, crash_order, exec_log, start_orders, verify, wait_all_settled,
+};
 use redis::AsyncCommands;
-use serde::{Deserialize, Serialize};
+use steadfast::AdminStore as _;
 use steadfast::prelude::*;
-use steadfast::{RedisStore, Status, Store};
+use steadfast::{RedisStore, Store};
+use support::redis_cluster::RedisCluster;
 use support::redis_server::{Durability, RedisServer};
 
-/// The error of the crash-test activities.
-#[derive(Debug, Clone, Serialize, Deserialize, thiserror::Error)]
-pub enum CrashError {
-    /// The order cannot be done: not worth retrying.
-    #[error("{0}")]
-    Permanent(String),
-    /// An outside system is unavailable: retried.
-    #[error("{0}")]
-    Transient(String),
-}
-
-impl CrashError {
-    fn is_permanent(&self) -> bool {
-        matches!(self, CrashError::Permanent(_))
-    }
-}
-
-impl From<ActivityError<CrashError>> for CrashError {
-    fn from(e: ActivityError<CrashError>) -> Self {
-        CrashError::Permanent(e.to_string())
-    }
-}
-
-/// Where activities record what they did: a Redis list outside the
-/// steadfast keys, as an outside system would keep it.
-#[derive(Clone)]
-struct ExecLog(redis::aio::ConnectionManager);
-
-const LOG_KEY: &str = "crashtest:executions";
-
-impl ExecLog {
-    /// Records an execution; fails (so the attempt fails and is retried)
-    /// when the log cannot be written, like any side effect.
-    async fn record(&self, ctx: &ActivityContext, what: &str) -> Result<(), CrashError> {
-        let mut conn = self.0.clone();
-        let line = format!("{}|{what}|{}", ctx.workflow_id(), ctx.idempotency_key());
-        conn.rpush::<_, _, ()>(LOG_KEY, line)
-            .await
-            .map_err(|e| CrashError::Transient(format!("the log is unavailable: {e}")))
-    }
-}
-
-/// The side effect happens first; then the activity waits for its
-/// confirmation, which a kill can interrupt: the effect stays, the result is
-/// lost, and the call runs again with the same idempotency key.
-async fn work(ctx: &ActivityContext, delay_ms: u64, what: &str) -> Result<(), CrashError> {
-    ctx.resource::<ExecLog>().record(ctx, what).await?;
-    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-    Ok(())
-}
-
-/// Fails for good after its side effect when `fail` says so.
-fn outcome(fail: bool, order: &str, what: &str) -> Result<(), CrashError> {
-    if fail {
-        return Err(CrashError::Permanent(format!("{what} refused {order}")));
-    }
-    Ok(())
-}
-
-#[activity(retry(max_attempts = 8, initial_interval = "50ms", non_retryable = CrashError::is_permanent), compensate = c_refund)]
-async fn c_charge(
-    ctx: &ActivityContext,
-    order: String,
-    delay_ms: u64,
-    fail: bool,
-) -> Result<String, CrashError> {
-    work(ctx, delay_ms, "charge").await?;
-    outcome(fail, &order, "charge")?;
-    Ok(format!("pay-{order}"))
-}
-
-#[activity(retry(max_attempts = 8, initial_interval = "50ms"))]
-async fn c_refund(ctx: &ActivityContext, payment: String) -> Result<(), CrashError> {
-    let _ = payment;
-    work(ctx, 10, "refund").await
-}
-
-#[activity(retry(max_attempts = 8, initial_interval = "50ms", non_retryable = CrashError::is_permanent), compensate = c_release)]
-async fn c_reserve(
-    ctx: &ActivityContext,
-    order: String,
-    delay_ms: u64,
-    fail: bool,
-) -> Result<String, CrashError> {
-    work(ctx, delay_ms, "reserve").await?;
-    outcome(fail, &order, "reserve")?;
-    Ok(format!("res-{order}"))
-}
-
-#[activity(retry(max_attempts = 8, initial_interval = "50ms"))]
-async fn c_release(ctx: &ActivityContext, reservation: String) -> Result<(), CrashError> {
-    let _ = reservation;
-    work(ctx, 10, "release").await
-}
-
-#[activity(retry(max_attempts = 8, initial_interval = "50ms", non_retryable = CrashError::is_permanent))]
-async fn c_ship(
-    ctx: &ActivityContext,
-    order: String,
-    delay_ms: u64,
-    fail: bool,
-) -> Result<String, CrashError> {
-    work(ctx, delay_ms, "ship").await?;
-    outcome(fail, &order, "ship")?;
-    Ok(format!("trk-{order}"))
-}
-
-/// The order saga, with delays so that kills land mid-run; `fail_at` names
-/// the step that fails for good (1 charge, 2 reserve, 3 ship; 0 none).
-#[workflow(queue = "crash")]
-async fn crash_order(order: String, delay_ms: u64, fail_at: u8) -> Result<String, CrashError> {
-    let payment = c_charge(order.clone(), delay_ms, fail_at == 1).await?;
-    let reservation = c_reserve(order.clone(), delay_ms, fail_at == 2).await?;
-    let tracking = c_ship(order, delay_ms, fail_at == 3).await?;
-    Ok(format!("{payment}/{reservation}/{tracking}"))
-}
-
+/// The store URL of a worker process.
 const WORKER_ENV: &str = "STEADFAST_CRASH_WORKER_URL";
+/// Where its activities log their executions (default: the store's URL).
+const LOG_ENV: &str = "STEADFAST_CRASH_LOG_URL";
+/// How many shards its store has (default 1).
+const SHARDS_ENV: &str = "STEADFAST_CRASH_SHARDS";
 const LEASE: Duration = Duration::from_millis(800);
 
-async fn worker_store(url: &str) -> RedisStore {
+async fn worker_store(url: &str, shards: u32) -> RedisStore {
     RedisStore::builder(url)
+        .shards(shards)
         .reclaim_after(LEASE)
         .check_persistence(false)
         .connect()
         .await
         .expect("connects")
-}
-
-/// Where the activities log their executions: a Redis that the tests never
-/// restart (the crash test's own, or a second one beside the restarted one).
-async fn exec_log(url: &str) -> ExecLog {
-    let client = redis::Client::open(url).expect("a valid url");
-    ExecLog(client.get_connection_manager().await.expect("connects"))
 }
 
 fn worker_builder(store: RedisStore, log: ExecLog) -> steadfast::WorkerBuilder {
@@ -162,18 +49,23 @@ fn worker_builder(store: RedisStore, log: ExecLog) -> steadfast::WorkerBuilder {
         .poll_wait(Duration::from_millis(200))
 }
 
-/// The body of the worker process the crash test starts and kills. Ignored
+/// The body of the worker process the crash tests start and kill. Ignored
 /// when run as a test.
 #[test]
-#[ignore = "started as a child process by `sigkilled_workers_lose_nothing_and_repeat_nothing`"]
+#[ignore = "started as a child process by the SIGKILL tests"]
 fn crash_worker_process() {
     let Ok(url) = std::env::var(WORKER_ENV) else {
         return;
     };
+    let log_url = std::env::var(LOG_ENV).unwrap_or_else(|_| url.clone());
+    let shards = std::env::var(SHARDS_ENV)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
     let rt = tokio::runtime::Runtime::new().expect("a runtime");
     rt.block_on(async {
-        let store = worker_store(&url).await;
-        let log = exec_log(&url).await;
+        let store = worker_store(&url, shards).await;
+        let log = exec_log(&log_url).await;
         worker_builder(store, log)
             .build()
             .expect("builds")
@@ -184,8 +76,8 @@ fn crash_worker_process() {
 }
 
 /// Starts this test binary again as a worker process running the ignored
-/// test `body`, which finds the Redis URL in `env`.
-fn spawn_process(body: &str, env: &str, url: &str) -> Child {
+/// test `body`, with `env` set.
+fn spawn_process(body: &str, env: &[(&str, String)]) -> Child {
     Command::new(std::env::current_exe().expect("the test binary"))
         .args([
             body,
@@ -195,15 +87,11 @@ fn spawn_process(body: &str, env: &str, url: &str) -> Child {
             "--test-threads",
             "1",
         ])
-        .env(env, url)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("starts a worker process")
-}
-
-fn spawn_worker(url: &str) -> Child {
-    spawn_process("crash_worker_process", WORKER_ENV, url)
 }
 
 const GRACEFUL_ENV: &str = "STEADFAST_GRACEFUL_WORKER_URL";
@@ -219,7 +107,7 @@ fn graceful_worker_process() {
     };
     let rt = tokio::runtime::Runtime::new().expect("a runtime");
     rt.block_on(async {
-        let store = worker_store(&url).await;
+        let store = worker_store(&url, 1).await;
         let log = exec_log(&url).await;
         worker_builder(store, log)
             .shutdown_grace(Duration::from_secs(5))
@@ -231,166 +119,23 @@ fn graceful_worker_process() {
     });
 }
 
-/// A small deterministic generator, so a failing run can be replayed.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % below
-    }
-}
-
-struct Expected {
-    /// The step that fails for good (1 charge, 2 reserve, 3 ship), or 0.
-    fail_at: u8,
-}
-
-async fn start_orders(client: &Client, count: usize, rng: &mut Lcg) -> BTreeMap<String, Expected> {
-    let mut expected = BTreeMap::new();
-    for i in 0..count {
-        let id = format!("o-{i:03}");
-        // One run in ten fails at each step; the rest complete.
-        let fail_at = match i % 10 {
-            1 => 1,
-            4 => 2,
-            7 => 3,
-            _ => 0,
-        };
-        let delay = 20 + rng.next(60);
-        client
-            .start::<crash_order>(&id, (id.clone(), delay, fail_at))
-            .await
-            .expect("starts");
-        expected.insert(id, Expected { fail_at });
-    }
-    expected
-}
-
-async fn wait_all_settled(store: &RedisStore, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let active = store
-            .list_runs(steadfast::RunList::Active, usize::MAX)
-            .await
-            .expect("lists active runs");
-        if active.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} runs still active: {:?}",
-            active.len(),
-            &active[..active.len().min(5)]
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Checks every run; returns how many activity executions were repeats.
-async fn verify(store: &RedisStore, log_url: &str, expected: &BTreeMap<String, Expected>) -> usize {
-    let mut conn = exec_log(log_url).await.0;
-    let lines: Vec<String> = conn.lrange(LOG_KEY, 0, -1).await.expect("reads the log");
-    // run -> activity -> key -> executions
-    let mut log: HashMap<String, BTreeMap<String, BTreeMap<String, usize>>> = HashMap::new();
-    for line in &lines {
-        let parts: Vec<&str> = line.splitn(3, '|').collect();
-        let [run, what, key] = parts.as_slice() else {
-            panic!("bad log line {line}")
-        };
-        *log.entry((*run).to_owned())
-            .or_default()
-            .entry((*what).to_owned())
-            .or_default()
-            .entry((*key).to_owned())
-            .or_default() += 1;
-    }
-    let mut repeats = 0;
-    for (id, exp) in expected {
-        let env = store
-            .load(id)
-            .await
-            .expect("loads")
-            .expect("the run exists");
-        let want = if exp.fail_at > 0 {
-            Status::Failed
-        } else {
-            Status::Completed
-        };
-        assert_eq!(env.status(), want, "{id}: {:?}", env.reason());
-
-        // A clean history: one entry per transition, in order, settled once.
-        let history = store.history(id).await.expect("history");
-        let seqs: Vec<u64> = history.iter().map(|h| h.seq).collect();
-        let clean: Vec<u64> = (0..history.len() as u64).collect();
-        assert_eq!(
-            seqs, clean,
-            "{id}: a transition was committed twice or lost"
-        );
-        let settled = history.iter().filter(|h| h.status.is_settled()).count();
-        assert_eq!(settled, 1, "{id} settled {settled} times");
-        assert_eq!(history.last().map(|h| h.seq), Some(env.seq));
-
-        let acts = log.get(id).cloned().unwrap_or_default();
-        let keys = |what: &str| -> Vec<String> {
-            acts.get(what)
-                .map(|k| k.keys().cloned().collect())
-                .unwrap_or_default()
-        };
-        // Each step that ran has one idempotency key, however often it
-        // ran; steps after the failing one never ran.
-        let reached = if exp.fail_at == 0 { 3 } else { exp.fail_at };
-        let mut completed = Vec::new();
-        for (n, step) in ["charge", "reserve", "ship"].into_iter().enumerate() {
-            let n = n as u8 + 1;
-            let ran = keys(step);
-            let want = usize::from(n <= reached);
-            assert_eq!(ran.len(), want, "{id}: {step} keys {ran:?}");
-            if n < reached || exp.fail_at == 0 {
-                completed.extend(ran);
-            }
-        }
-        // Compensations ran for exactly the steps that completed (ship has
-        // none; a completed order has nothing to undo).
-        let mut undone: Vec<String> = keys("refund");
-        undone.extend(keys("release"));
-        undone.sort();
-        let mut want: Vec<String> = if exp.fail_at > 0 {
-            completed
-                .iter()
-                .filter(|k| !k.contains("c_ship"))
-                .map(|k| format!("{k}/undo"))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        want.sort();
-        assert_eq!(undone, want, "{id}: compensations");
-        for by_key in acts.values() {
-            for n in by_key.values() {
-                repeats += n - 1;
-            }
-        }
-    }
-    repeats
-}
-
-#[tokio::test]
-async fn sigkilled_workers_lose_nothing_and_repeat_nothing() {
-    let server = RedisServer::start();
-    let url = server.url();
-    let store = worker_store(&url).await;
+/// Runs 250 sagas on `url` (with `shards` shards) while worker processes
+/// are killed with SIGKILL at random moments, 6 times; checks every run.
+async fn sigkill_workers_mid_run(url: &str, log_url: &str, shards: u32, seed: u64) {
+    let store = worker_store(url, shards).await;
     let client = Client::new(store.clone());
-    let mut rng = Lcg(0x5eed_0042);
+    let mut rng = Lcg(seed);
     let expected = start_orders(&client, 250, &mut rng).await;
+    let env = [
+        (WORKER_ENV, url.to_owned()),
+        (LOG_ENV, log_url.to_owned()),
+        (SHARDS_ENV, shards.to_string()),
+    ];
 
     let started = Instant::now();
     let mut kills = 0;
     loop {
-        let mut worker = spawn_worker(&url);
+        let mut worker = spawn_process("crash_worker_process", &env);
         let pause = Duration::from_millis(400 + rng.next(800));
         tokio::time::sleep(pause).await;
         let active = store
@@ -411,7 +156,7 @@ async fn sigkilled_workers_lose_nothing_and_repeat_nothing() {
         break;
     }
     assert!(kills >= 5, "only {kills} kills landed while work remained");
-    let repeats = verify(&store, &url, &expected).await;
+    let repeats = verify(&store, log_url, &expected).await;
     assert!(
         repeats > 0,
         "kills mid-activity should have made some calls run again"
@@ -425,13 +170,30 @@ async fn sigkilled_workers_lose_nothing_and_repeat_nothing() {
 }
 
 #[tokio::test]
+async fn sigkilled_workers_lose_nothing_and_repeat_nothing() {
+    let server = RedisServer::start();
+    let url = server.url();
+    sigkill_workers_mid_run(&url, &url, 1, 0x5eed_0042).await;
+}
+
+/// The same on a Redis Cluster (3 masters, 3 replicas), the runs spread
+/// over 6 shards, so that every master holds some; the activities log to a
+/// plain server beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkilled_workers_on_a_cluster_lose_nothing_and_repeat_nothing() {
+    let cluster = tokio::task::block_in_place(RedisCluster::start);
+    let log = RedisServer::start();
+    sigkill_workers_mid_run(&cluster.url(), &log.url(), 6, 0xc1a5_7e42).await;
+}
+
+#[tokio::test]
 async fn a_redis_restart_loses_nothing_acknowledged() {
     let mut server = RedisServer::start_with(Durability::Always);
     // The activities log to a second server, which keeps running: what
     // they did must not vanish with the restarted one.
     let log_server = RedisServer::start();
     let (url, log_url) = (server.url(), log_server.url());
-    let store = worker_store(&url).await;
+    let store = worker_store(&url, 1).await;
     let client = Client::new(store.clone());
     let mut rng = Lcg(0x0da7_a5e7);
     let expected = start_orders(&client, 100, &mut rng).await;
@@ -501,7 +263,7 @@ async fn a_redis_restart_loses_nothing_acknowledged() {
 async fn ctrl_c_stops_a_worker_at_checkpoints() {
     let server = RedisServer::start();
     let url = server.url();
-    let store = worker_store(&url).await;
+    let store = worker_store(&url, 1).await;
     let client = Client::new(store.clone());
     let mut expected = BTreeMap::new();
     for i in 0..12 {
@@ -512,7 +274,7 @@ async fn ctrl_c_stops_a_worker_at_checkpoints() {
             .expect("starts");
         expected.insert(id, Expected { fail_at: 0 });
     }
-    let mut worker = spawn_process("graceful_worker_process", GRACEFUL_ENV, &url);
+    let mut worker = spawn_process("graceful_worker_process", &[(GRACEFUL_ENV, url.clone())]);
     // Let it get into its first activities (300 ms each).
     let mut conn = exec_log(&url).await.0;
     let deadline = Instant::now() + Duration::from_secs(10);

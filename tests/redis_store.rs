@@ -179,26 +179,45 @@ async fn records_that_cannot_be_read_park_only_their_run() {
 }
 
 #[tokio::test]
-async fn persistence_settings_are_read_and_judged() {
+async fn persistence_settings_are_read_at_connect_and_judged() {
     let volatile = RedisServer::start_with(Durability::None);
-    let p = redis_store(&volatile)
-        .await
-        .persistence()
-        .await
-        .expect("reads settings");
-    assert!(p.is_volatile());
-    assert!(p.describe().contains("no persistence"), "{}", p.describe());
-    let durable = RedisServer::start_with(Durability::Always);
-    let p = redis_store(&durable)
-        .await
-        .persistence()
-        .await
-        .expect("reads settings");
-    assert!(!p.is_volatile());
+    let store = redis_store(&volatile).await;
+    let report = store
+        .persistence_report()
+        .expect("read when the store connected");
+    assert!(report.can_lose_data(), "{report}");
     assert!(
-        p.describe().contains("loses nothing acknowledged"),
-        "{}",
-        p.describe()
+        report
+            .to_string()
+            .contains("a restart loses every checkpoint"),
+        "{report}"
+    );
+    // Snapshots only, and fsync every second, can lose data too.
+    volatile.cli(&["CONFIG", "SET", "save", "3600 1"]);
+    let report = store.persistence().await.expect("reads settings");
+    assert!(report.can_lose_data(), "{report}");
+    assert!(
+        report.to_string().contains("since the last snapshot"),
+        "{report}"
+    );
+    let everysec = RedisServer::start_with(Durability::EverySec);
+    let report = redis_store(&everysec)
+        .await
+        .persistence()
+        .await
+        .expect("reads");
+    assert!(report.can_lose_data(), "{report}");
+    assert!(
+        report.to_string().contains("about the last second"),
+        "{report}"
+    );
+    let durable = RedisServer::start_with(Durability::Always);
+    let store = redis_store(&durable).await;
+    let report = store.persistence_report().expect("read at connect");
+    assert!(!report.can_lose_data(), "{report}");
+    assert!(
+        report.to_string().contains("loses nothing acknowledged"),
+        "{report}"
     );
 }
 

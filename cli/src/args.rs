@@ -18,7 +18,9 @@ pub(crate) struct Cli {
 /// Where the runs are.
 #[derive(Debug, Args)]
 pub(crate) struct Connection {
-    /// The Redis server the workers use.
+    /// The Redis the workers use: `redis://`, `rediss://`,
+    /// `redis+cluster://host:port,host:port`,
+    /// `redis+sentinel://host:port,.../master` (see docs/operations.md).
     #[arg(
         long,
         env = "REDIS_URL",
@@ -118,6 +120,15 @@ pub(crate) enum Command {
     Schedules {
         #[command(subcommand)]
         action: Option<ScheduleAction>,
+    },
+    /// Check the connection: where it goes, whether the user may do what
+    /// workers (or, with --read-only, the read-only views) need, and what a
+    /// crash or failover of Redis can lose. Exits with 1 when the user
+    /// lacks a permission.
+    Check {
+        /// Check the read-only user's permissions instead of the worker's.
+        #[arg(long)]
+        read_only: bool,
     },
 }
 

@@ -4,26 +4,34 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use steadfast_runtime::{
-    Client, ClientError, RedisStore, ResumeError, RunList, RunRecord, SendError, Store, StoreError,
+    AccessCheck, Client, ClientError, RedisStore, ResumeError, RunList, RunRecord, SendError,
+    Store, StoreError,
 };
 
 use crate::args::{Cli, Command, Connection, ScheduleAction};
-use crate::render;
+use crate::{check, render};
 
-/// Why a command failed.
+/// Why a command failed. No message shows a password: the store's errors
+/// print the URL with `***` in its place.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CliError {
     /// Redis could not be reached.
     #[error(
-        "cannot reach Redis at {url}: {source}\n\
+        "{0}\n\
          Is the server running? Point --redis-url (or REDIS_URL) at the one your workers use."
     )]
-    Connect {
-        /// The URL tried.
-        url: String,
-        /// Why.
-        source: StoreError,
-    },
+    Unreachable(StoreError),
+    /// Redis refused the credentials.
+    #[error(
+        "{0}\n\
+         Check the user name and password in --redis-url (or REDIS_URL); percent-encode \
+         `@ : / ? # %` in them."
+    )]
+    Refused(StoreError),
+    /// The user may not do what the command needs, or the servers are not
+    /// what the URL says: the store's error says what to fix.
+    #[error("{0}")]
+    Setup(StoreError),
     /// The store cannot list or delete runs.
     #[error("this store has no administration side (listing, deleting runs)")]
     NoAdmin,
@@ -36,9 +44,12 @@ pub(crate) enum CliError {
     /// The signal payload is not JSON.
     #[error("the signal payload is not JSON: {0}")]
     Payload(serde_json::Error),
+    /// `steadfast check` found a problem (already printed).
+    #[error("{0}")]
+    Check(String),
     /// The store failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
     /// A client call failed.
     #[error(transparent)]
     Client(#[from] ClientError),
@@ -50,17 +61,43 @@ pub(crate) enum CliError {
     Resume(#[from] ResumeError),
 }
 
-async fn connect(conn: &Connection) -> Result<RedisStore, CliError> {
-    RedisStore::builder(conn.redis_url.as_str())
+impl From<StoreError> for CliError {
+    /// Sorts a store error by what the operator should do about it:
+    /// start or point at the server, fix the credentials, or fix the ACL
+    /// or URL (the error says which).
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => CliError::Unreachable(e),
+            StoreError::Auth(_) => CliError::Refused(e),
+            StoreError::Permission(_) | StoreError::Misconfigured(_) => CliError::Setup(e),
+            other => CliError::Store(other),
+        }
+    }
+}
+
+/// Whether a command only reads (the read-only user may run it).
+fn reads_only(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Runs { .. }
+            | Command::Show { .. }
+            | Command::History { .. }
+            | Command::Schedules { action: None }
+            | Command::Check { .. }
+    )
+}
+
+/// Connects as the command needs: reading commands check only the
+/// read-only user's permissions, the others the worker's (they run the
+/// store's scripts).
+async fn connect(conn: &Connection, access: AccessCheck) -> Result<RedisStore, CliError> {
+    Ok(RedisStore::builder(conn.redis_url.as_str())
         .prefix(conn.prefix.as_str())
         .shards(conn.shards)
         .check_persistence(false)
+        .access_check(access)
         .connect()
-        .await
-        .map_err(|source| CliError::Connect {
-            url: conn.redis_url.clone(),
-            source,
-        })
+        .await?)
 }
 
 /// A run as JSON for scripts: the record, with its status, step, state and
@@ -96,7 +133,15 @@ type KeyOf = dyn Fn(&str) -> String + Send + Sync;
 
 /// Runs the command; returns its output.
 pub(crate) async fn run(cli: Cli) -> Result<String, CliError> {
-    let redis = connect(&cli.conn).await?;
+    if let Command::Check { read_only } = cli.command {
+        return check::run(&cli.conn, read_only).await;
+    }
+    let access = if reads_only(&cli.command) {
+        AccessCheck::ReadOnly
+    } else {
+        AccessCheck::Worker
+    };
+    let redis = connect(&cli.conn, access).await?;
     let keys = redis.clone();
     let key_of: Box<KeyOf> = Box::new(move |id| keys.run_key(id));
     execute(Arc::new(redis), &key_of, cli).await
@@ -182,6 +227,7 @@ async fn execute(store: Arc<dyn Store>, key_of: &KeyOf, cli: Cli) -> Result<Stri
             }
         }
         Command::Schedules { action } => schedules(&client, action, as_json).await,
+        Command::Check { read_only } => check::run(&cli.conn, read_only).await,
     }
 }
 

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::ValueEnum;
+use steadfast::redis_connection::Topology;
 use steadfast::{MemoryStore, RedisStore, Store};
 
 /// Where an example keeps its checkpoints.
@@ -32,11 +33,6 @@ impl StoreArgs {
     /// Opens the store (see [`open_store`]).
     pub(crate) async fn open(&self, example: &str) -> Result<Opened, ExitCode> {
         open_store(self.store, &self.redis_url, example).await
-    }
-
-    /// The Redis port, for `redis-cli -p`.
-    pub(crate) fn redis_port(&self) -> &str {
-        redis_port(&self.redis_url)
     }
 }
 
@@ -90,32 +86,75 @@ pub(crate) async fn open_store(
         }),
         StoreKind::Redis => match RedisStore::connect(redis_url).await {
             Ok(store) => {
-                if let Ok(p) = store.persistence().await {
-                    println!("Redis persistence: {}", p.describe());
-                }
+                print_persistence(&store);
                 Ok(Opened {
                     store: Arc::new(store.clone()),
                     redis: Some(store),
                 })
             }
             Err(e) => {
-                eprintln!(
-                    "error: {e}\n\n  start a Redis:          redis-server --appendonly yes\n  \
-                     or point to another:   REDIS_URL=redis://host:port cargo run --example {example}\n  \
-                     or run without Redis:  cargo run --example {example} -- --store memory"
-                );
+                eprintln!("error: {e}");
+                if e.is_transient() {
+                    eprintln!(
+                        "\n  start a Redis:          redis-server --appendonly yes\n  \
+                         or point to another:   REDIS_URL=redis://host:port cargo run --example {example}\n  \
+                         or run without Redis:  cargo run --example {example} -- --store memory"
+                    );
+                }
                 Err(ExitCode::from(2))
             }
         },
     }
 }
 
-/// The port in a Redis URL, for `redis-cli -p`.
-pub(crate) fn redis_port(url: &str) -> &str {
-    url.trim_end_matches('/')
-        .rsplit(':')
-        .next()
-        .unwrap_or("6379")
+/// Prints what a crash or failover of Redis can lose, as the store read it
+/// when it connected: a warning when checkpoints can be lost.
+pub(crate) fn print_persistence(store: &RedisStore) {
+    match store.persistence_report() {
+        Some(report) if report.can_lose_data() => {
+            println!("warning: Redis can lose checkpoints: {report}");
+        }
+        Some(report) => println!("Redis persistence: {report}"),
+        None => {}
+    }
+}
+
+/// The `redis-cli` command line that reaches the store's data, for the
+/// hints the examples print (`-c` on a cluster, the current master behind
+/// Sentinels, TLS flags; never the password).
+pub(crate) fn redis_cli(store: &RedisStore) -> String {
+    let conn = store.connection();
+    let target = conn.target();
+    let mut cmd = String::from("redis-cli");
+    let node = match target.topology() {
+        Topology::Single { node, db } => {
+            if *db != 0 {
+                cmd.push_str(&format!(" -n {db}"));
+            }
+            Some(node.clone())
+        }
+        Topology::Cluster { seeds } => {
+            cmd.push_str(" -c");
+            seeds.first().cloned()
+        }
+        _ => conn.sentinel_master(),
+    };
+    if let Some(node) = node {
+        cmd.push_str(&format!(" -h {} -p {}", node.host, node.port));
+    }
+    if let Some(tls) = target.tls() {
+        cmd.push_str(" --tls");
+        if let Some(ca) = &tls.ca_file {
+            cmd.push_str(&format!(" --cacert {}", ca.display()));
+        }
+    }
+    if let Some(user) = target.username() {
+        cmd.push_str(&format!(" --user {user}"));
+    }
+    if target.password().is_some() {
+        cmd.push_str(" --askpass");
+    }
+    cmd
 }
 
 /// A suffix that makes ids fresh on each run of an example against a

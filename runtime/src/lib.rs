@@ -44,12 +44,12 @@ pub use resources::Resources;
 pub use schedule::{
     CronSchedule, MissedRuns, ScheduleError, ScheduleSpec, run_id as schedule_run_id,
 };
+#[cfg(feature = "redis")]
+pub use store::{AccessCheck, RedisStore, RedisStoreBuilder, redis_connection};
 pub use store::{
     Acquired, AdminStore, Applied, Lease, MemoryStore, RunList, ScheduleStore, Started, Store,
     StoreError, Task, Unreadable,
 };
-#[cfg(feature = "redis")]
-pub use store::{Persistence, RedisStore, RedisStoreBuilder, redis_connection};
 pub use worker::{Worker, WorkerBuilder, WorkerError, WorkerHandle};
 pub use workflow::{
     ChildError, Command, Resume, Signal, StateInfo, StepError, Transition, Workflow, WorkflowInfo,

@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::activity::Activity;
 use crate::clock::{Clock, SystemClock};
@@ -18,8 +18,8 @@ use crate::crash::CrashPlan;
 use crate::engine::{Engine, Halt};
 use crate::registry::Registry;
 use crate::resources::Resources;
-use crate::store::Store;
-use crate::store::{Acquired, Task};
+use crate::store::fatal::{Fatal, Watched};
+use crate::store::{Acquired, Store, StoreError, Task};
 use crate::workflow::Workflow;
 
 /// Why a worker could not be built or stopped running.
@@ -32,6 +32,13 @@ pub enum WorkerError {
     /// A [`CrashPlan`] stopped the worker (crash tests only).
     #[error("the worker was stopped by its crash plan")]
     Crashed,
+    /// The store refused the worker for a reason no retry fixes: its
+    /// credentials, a permission its user lacks, or servers that are not
+    /// what the configuration says ([`StoreError::is_fatal`]). The message
+    /// says what to fix; the runs it was driving resume from their last
+    /// checkpoints once it is fixed.
+    #[error("the worker stopped: {0}")]
+    Store(#[source] StoreError),
 }
 
 /// Builds a [`Worker`].
@@ -184,10 +191,12 @@ impl WorkerBuilder {
             ));
         }
         let worker_id = self.worker_id.unwrap_or_else(default_worker_id);
+        let fatal = Arc::new(Fatal::default());
         Ok(Worker {
+            fatal: Arc::clone(&fatal),
             engine: Arc::new(Engine {
                 registry: Arc::new(self.registry),
-                store: self.store,
+                store: Arc::new(Watched::new(self.store, fatal)),
                 resources: Arc::new(self.resources),
                 clock: self.clock,
                 worker_id,
@@ -215,12 +224,19 @@ impl WorkerBuilder {
 ///   while a long activity runs.
 /// - When the store is unreachable the worker keeps retrying with backoff;
 ///   it does not stop.
+/// - When the store refuses it for good (refused credentials, a missing
+///   permission, a misconfigured URL: [`StoreError::is_fatal`]), the worker
+///   stops at once, dropping the runs it drives (they resume from their
+///   last checkpoints elsewhere), and `run`/`run_until` return
+///   [`WorkerError::Store`].
 /// - On shutdown it stops taking tasks and gives runs in progress
 ///   [`shutdown_grace`](WorkerBuilder::shutdown_grace) to reach a checkpoint;
 ///   whatever is still running then is dropped and resumes elsewhere from its
 ///   last checkpoint once its lease expires.
 pub struct Worker {
     engine: Arc<Engine>,
+    /// The first error of the store that no retry fixes.
+    fatal: Arc<Fatal>,
     queues: Vec<String>,
     concurrency: usize,
     poll_wait: Duration,
@@ -285,9 +301,12 @@ impl Worker {
         .await
     }
 
-    /// Runs until `shutdown` completes, then shuts down gracefully.
+    /// Runs until `shutdown` completes, then shuts down gracefully; or
+    /// until the store refuses the worker for good
+    /// ([`WorkerError::Store`]).
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), WorkerError> {
         let engine = self.engine;
+        let fatal = self.fatal;
         let permits = Arc::new(Semaphore::new(self.concurrency));
         let mut runs = JoinSet::new();
         let in_progress: Arc<Mutex<HashMap<String, String>>> = Arc::default();
@@ -302,6 +321,7 @@ impl Worker {
             while runs.try_join_next().is_some() {}
             let free = tokio::select! {
                 biased;
+                _ = fatal.wait() => break,
                 _ = &mut shutdown => break,
                 _ = engine.halt.wait() => break,
                 p = Arc::clone(&permits).acquire_many_owned(1) => match p {
@@ -311,6 +331,7 @@ impl Worker {
             };
             let polled = tokio::select! {
                 biased;
+                _ = fatal.wait() => break,
                 _ = &mut shutdown => break,
                 _ = engine.halt.wait() => break,
                 r = engine.store.poll(&engine.worker_id, &self.queues, free.max(1), self.poll_wait) => r,
@@ -320,11 +341,13 @@ impl Worker {
                     failures = 0;
                     tasks
                 }
+                Err(e) if e.is_fatal() => break,
                 Err(e) => {
                     failures = failures.saturating_add(1);
                     let backoff = Duration::from_millis(100 * 2u64.pow(failures.min(6)));
                     warn!(error = %e, ?backoff, "polling the task queues failed; retrying");
                     tokio::select! {
+                        _ = fatal.wait() => break,
                         _ = &mut shutdown => break,
                         _ = tokio::time::sleep(backoff) => continue,
                     }
@@ -398,6 +421,14 @@ impl Worker {
             runs.abort_all();
             while runs.join_next().await.is_some() {}
             return Err(WorkerError::Crashed);
+        }
+        if let Some(e) = fatal.take() {
+            // Nothing can be committed with this configuration: the runs in
+            // progress are dropped at once, as a killed worker's would be.
+            error!(error = %e, dropped = runs.len(), "the store refused the worker for good; stopping");
+            runs.abort_all();
+            while runs.join_next().await.is_some() {}
+            return Err(WorkerError::Store(e));
         }
         info!(in_progress = runs.len(), "worker stopping");
         let drained = tokio::time::timeout(self.shutdown_grace, async {

@@ -21,6 +21,7 @@
 //! same scenarios.
 
 pub(crate) mod codec;
+pub(crate) mod fatal;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
@@ -36,7 +37,7 @@ pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis::connection as redis_connection;
 #[cfg(feature = "redis")]
-pub use redis::{Persistence, RedisStore, RedisStoreBuilder};
+pub use redis::{AccessCheck, RedisStore, RedisStoreBuilder};
 
 /// A unit of work from a task queue: "run `workflow_id` needs a worker".
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,6 +230,47 @@ pub enum StoreError {
     /// without scripting, say): retrying will not help; fix the ACL.
     #[error("store permission denied: {0}")]
     Permission(String),
+    /// The store is not what its configuration says (a cluster URL for a
+    /// single server, a TLS certificate that does not verify, an unknown
+    /// Sentinel master name): retrying will not help; fix the
+    /// configuration.
+    #[error("store misconfigured: {0}")]
+    Misconfigured(String),
+    /// The decision was applied, but fewer replicas than required
+    /// acknowledged it in time (see
+    /// `RedisStoreBuilder::wait_for_replicas`): it stands on the primary
+    /// alone, and a failover before a replica catches up can lose it. The
+    /// caller goes on as if the write had failed: a worker stops driving
+    /// the run (it resumes from whichever checkpoint survives once its
+    /// lease expires); a start or a message can be sent again.
+    #[error(
+        "run `{workflow_id}`: the write was acknowledged by {acknowledged} of the {wanted} \
+         replicas required in time; it stands on the primary only and a failover may lose it"
+    )]
+    Unreplicated {
+        /// The run.
+        workflow_id: String,
+        /// Replicas that acknowledged the write.
+        acknowledged: u32,
+        /// Replicas required.
+        wanted: u32,
+    },
+    /// The decision is larger than the store accepts: refused whole,
+    /// nothing written. The runtime's limits ([`crate::core::Limits`])
+    /// park a run long before its data gets this large; raise the store's
+    /// maximum if you raised them.
+    #[error(
+        "run `{workflow_id}`: the write is {bytes} bytes, over the store's maximum of {max}; \
+         nothing was written"
+    )]
+    TooLarge {
+        /// The run.
+        workflow_id: String,
+        /// The size of the write.
+        bytes: usize,
+        /// The store's maximum.
+        max: usize,
+    },
     /// The store answered with an error that retrying will not fix.
     #[error("store error: {0}")]
     Backend(String),
@@ -246,6 +288,17 @@ impl StoreError {
     /// Whether the operation may succeed if tried again later.
     pub fn is_transient(&self) -> bool {
         matches!(self, StoreError::Unavailable(_))
+    }
+
+    /// Whether no retry can succeed until someone changes the
+    /// configuration: refused credentials, a missing permission, servers
+    /// that are not what the URL says. A worker stops on these instead of
+    /// retrying.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Auth(_) | StoreError::Permission(_) | StoreError::Misconfigured(_)
+        )
     }
 }
 

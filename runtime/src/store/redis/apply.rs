@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use redis::Value;
 use serde::{Deserialize, Serialize};
 
+use super::connection::invoke_and_wait;
 use super::keys::Keys;
-use super::reply::{store_error, text};
+use super::reply::text;
 use super::{GROUP, RedisStore};
 use crate::core::{Decision, Effect, Guard, Interrupt, Notice, RunIndex, RunRecord, Write};
 use crate::store::codec;
@@ -26,6 +27,8 @@ struct Document<'a> {
     group: &'static str,
     retention_ms: u64,
     channel: String,
+    /// The largest decision the script accepts, in bytes of arguments.
+    max_bytes: usize,
     effects: Vec<LuaEffect<'a>>,
 }
 
@@ -113,6 +116,7 @@ enum Reply {
     Stale { found: String },
     Held,
     Full { bound: u32 },
+    TooLarge { bytes: usize, max: usize },
 }
 
 /// What applying came to: done, or the existing run of a creation.
@@ -272,6 +276,7 @@ impl RedisStore {
             group: GROUP,
             retention_ms: super::reply::millis(self.inner.retention),
             channel: keys.settled_channel(shard),
+            max_bytes: self.inner.max_decision_bytes,
             effects,
         };
         let header =
@@ -289,15 +294,39 @@ impl RedisStore {
         for s in &streams {
             invocation.key(s);
         }
-        invocation.arg(header);
+        invocation.arg(&header);
         for (field, value) in &pairs {
             invocation.arg(field).arg(value);
         }
-        let mut conn = self.inner.conn.clone();
-        let raw: Value = invocation
-            .invoke_async(self.counted(&mut conn))
-            .await
-            .map_err(store_error)?;
+        // Refused here, before it is sent: a huge command costs Redis its
+        // size several times over (query buffer, Lua strings) even when the
+        // script then refuses it.
+        let bytes = header.len() + pairs.iter().map(|(f, v)| f.len() + v.len()).sum::<usize>();
+        if bytes > self.inner.max_decision_bytes {
+            return Err(StoreError::TooLarge {
+                workflow_id: id.to_owned(),
+                bytes,
+                max: self.inner.max_decision_bytes,
+            });
+        }
+        let mut conn = self.counted();
+        let (raw, replicas): (Value, Option<u32>) = match self.inner.replica_ack {
+            Some(ack) => invoke_and_wait(&mut conn, &invocation, ack)
+                .await
+                .map(|(raw, n)| (raw, Some(n)))
+                .map_err(|e| self.error(&e))?,
+            None => (
+                invocation
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(|e| self.error(&e))?,
+                None,
+            ),
+        };
+        let unreplicated = match (self.inner.replica_ack, replicas) {
+            (Some(ack), Some(n)) if n < ack.replicas => Some((n, ack.replicas)),
+            _ => None,
+        };
         let raw = text(raw);
         let reply: Reply = serde_json::from_str(&raw)
             .map_err(|e| StoreError::Backend(format!("unexpected reply to apply ({e}): {raw}")))?;
@@ -320,6 +349,13 @@ impl RedisStore {
                 } else {
                     codec::parse_signals(&[signal]).map_err(corrupt)?.pop()
                 };
+                if let Some((acknowledged, wanted)) = unreplicated {
+                    return Err(StoreError::Unreplicated {
+                        workflow_id: id.to_owned(),
+                        acknowledged,
+                        wanted,
+                    });
+                }
                 Ok(Outcome::Applied(Applied::new(interrupt, signal)))
             }
             Reply::Exists { fields } => {
@@ -351,6 +387,11 @@ impl RedisStore {
             Reply::Full { bound } => Err(StoreError::BufferFull {
                 workflow_id: id.to_owned(),
                 bound,
+            }),
+            Reply::TooLarge { bytes, max } => Err(StoreError::TooLarge {
+                workflow_id: id.to_owned(),
+                bytes,
+                max,
             }),
         }
     }

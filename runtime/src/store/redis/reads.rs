@@ -9,7 +9,7 @@ use redis::Value;
 
 use super::RedisStore;
 use super::keys::Keys;
-use super::reply::{entries, store_error};
+use super::reply::entries;
 use crate::core::{HistoryEntry, RunRecord};
 use crate::store::codec;
 use crate::store::{AdminStore, RunList, StoreError};
@@ -21,7 +21,6 @@ impl RedisStore {
     ) -> Result<Option<RunRecord>, StoreError> {
         let keys = &self.inner.keys;
         let read = || async {
-            let mut conn = self.inner.conn.clone();
             redis::pipe()
                 .cmd("HGETALL")
                 .arg(keys.run(workflow_id))
@@ -29,9 +28,9 @@ impl RedisStore {
                 .arg(keys.signals(workflow_id))
                 .arg(0)
                 .arg(-1)
-                .query_async::<(HashMap<String, String>, Vec<String>)>(self.counted(&mut conn))
+                .query_async::<(HashMap<String, String>, Vec<String>)>(&mut self.counted())
                 .await
-                .map_err(store_error)
+                .map_err(|e| self.error(&e))
         };
         // A read is safe to repeat: once, for a connection Redis dropped
         // (a restart, a failover) and the manager has since re-established.
@@ -57,14 +56,13 @@ impl RedisStore {
         &self,
         workflow_id: &str,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
-        let mut conn = self.inner.conn.clone();
         let reply: Value = redis::cmd("XRANGE")
             .arg(self.inner.keys.history(workflow_id))
             .arg("-")
             .arg("+")
-            .query_async(self.counted(&mut conn))
+            .query_async(&mut self.counted())
             .await
-            .map_err(store_error)?;
+            .map_err(|e| self.error(&e))?;
         entries(reply)
             .into_iter()
             .map(|(_, fields)| {
@@ -84,7 +82,7 @@ impl RedisStore {
         let deadline = tokio::time::Instant::now() + timeout;
         let waiters = &self.inner.waiters;
         waiters
-            .ensure_listening(&self.inner.client, &self.inner.keys.settled_pattern())
+            .ensure_listening(&self.inner.conn, &self.inner.keys.settled_pattern())
             .await;
         let mine = waiters.register(workflow_id);
         // A run this store started while subscribed cannot have settled
@@ -133,7 +131,6 @@ impl AdminStore for RedisStore {
         let keys = &self.inner.keys;
         let stop = i64::try_from(limit).unwrap_or(i64::MAX).saturating_sub(1);
         let mut scored: Vec<(String, f64)> = Vec::new();
-        let mut conn = self.inner.conn.clone();
         for shard in 0..keys.shards() {
             let (key, newest_first) = match list {
                 RunList::Active => (keys.active(shard), false),
@@ -146,9 +143,9 @@ impl AdminStore for RedisStore {
                     .arg(0)
                     .arg(stop)
                     .arg("WITHSCORES")
-                    .query_async(self.counted(&mut conn))
+                    .query_async(&mut self.counted())
                     .await
-                    .map_err(store_error)?;
+                    .map_err(|e| self.error(&e))?;
             scored.extend(page);
         }
         if list == RunList::Finished {
@@ -161,7 +158,6 @@ impl AdminStore for RedisStore {
 
     async fn count_runs(&self, list: RunList) -> Result<u64, StoreError> {
         let keys = &self.inner.keys;
-        let mut conn = self.inner.conn.clone();
         let mut total = 0;
         for shard in 0..keys.shards() {
             let key = match list {
@@ -171,9 +167,9 @@ impl AdminStore for RedisStore {
             };
             let n: u64 = redis::cmd("ZCARD")
                 .arg(key)
-                .query_async(self.counted(&mut conn))
+                .query_async(&mut self.counted())
                 .await
-                .map_err(store_error)?;
+                .map_err(|e| self.error(&e))?;
             total += n;
         }
         Ok(total)
@@ -189,7 +185,6 @@ impl AdminStore for RedisStore {
                 c => vec![c],
             })
             .collect();
-        let mut conn = self.inner.conn.clone();
         let removed: i64 = self
             .inner
             .scripts
@@ -203,9 +198,9 @@ impl AdminStore for RedisStore {
             .key(keys.attention(shard))
             .arg(workflow_id)
             .arg(format!("*\n{escaped}"))
-            .invoke_async(self.counted(&mut conn))
+            .invoke_async(&mut self.counted())
             .await
-            .map_err(store_error)?;
+            .map_err(|e| self.error(&e))?;
         Ok(removed > 0)
     }
 
@@ -213,12 +208,11 @@ impl AdminStore for RedisStore {
         &self,
         workflow_id: &str,
     ) -> Result<Option<Vec<(String, String)>>, StoreError> {
-        let mut conn = self.inner.conn.clone();
         let fields: HashMap<String, String> = redis::cmd("HGETALL")
             .arg(self.inner.keys.run(workflow_id))
-            .query_async(self.counted(&mut conn))
+            .query_async(&mut self.counted())
             .await
-            .map_err(store_error)?;
+            .map_err(|e| self.error(&e))?;
         if fields.is_empty() {
             return Ok(None);
         }

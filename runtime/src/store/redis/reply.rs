@@ -1,36 +1,15 @@
-//! Reading Redis replies, and what Redis errors mean for a caller.
+//! Reading Redis replies. (What Redis errors mean for a caller is
+//! [`super::connection::classify`]'s job.)
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use redis::{RedisError, Value};
+use redis::Value;
 
 use crate::store::StoreError;
 
 pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Maps a Redis error to a store error: connection trouble is transient,
-/// anything else (a script error, a wrong type) is not.
-pub(crate) fn store_error(e: RedisError) -> StoreError {
-    if e.is_io_error()
-        || e.is_connection_dropped()
-        || e.is_connection_refusal()
-        || e.is_timeout()
-        || matches!(
-            e.code(),
-            Some("LOADING" | "TRYAGAIN" | "CLUSTERDOWN" | "MASTERDOWN" | "READONLY")
-        )
-    {
-        StoreError::Unavailable(e.to_string())
-    } else {
-        StoreError::Backend(e.to_string())
-    }
-}
-
-pub(crate) fn unreachable_error(url: &str, e: &RedisError) -> StoreError {
-    StoreError::Unavailable(format!("cannot reach Redis at {url}: {e}"))
 }
 
 pub(crate) fn unexpected(op: &str, reply: Option<&str>) -> StoreError {

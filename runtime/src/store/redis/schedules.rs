@@ -7,7 +7,6 @@ use async_trait::async_trait;
 use redis::Value;
 
 use super::RedisStore;
-use super::reply::store_error;
 use crate::schedule::ScheduleSpec;
 use crate::store::{ScheduleStore, StoreError};
 
@@ -28,7 +27,6 @@ impl ScheduleStore for RedisStore {
             .filter(|_| !spec.paused)
             .map(|n| n.to_string())
             .unwrap_or_default();
-        let mut conn = self.inner.conn.clone();
         let _: Value = self
             .inner
             .scripts
@@ -38,19 +36,18 @@ impl ScheduleStore for RedisStore {
             .arg(&spec.id)
             .arg(raw)
             .arg(next)
-            .invoke_async(self.counted(&mut conn))
+            .invoke_async(&mut self.counted())
             .await
-            .map_err(store_error)?;
+            .map_err(|e| self.error(&e))?;
         Ok(())
     }
 
     async fn list_schedules(&self) -> Result<Vec<ScheduleSpec>, StoreError> {
-        let mut conn = self.inner.conn.clone();
         let all: HashMap<String, String> = redis::cmd("HGETALL")
             .arg(self.inner.keys.schedules())
-            .query_async(self.counted(&mut conn))
+            .query_async(&mut self.counted())
             .await
-            .map_err(store_error)?;
+            .map_err(|e| self.error(&e))?;
         let mut specs: Vec<ScheduleSpec> = all
             .values()
             .map(|raw| parse_schedule(raw))
@@ -65,7 +62,6 @@ impl ScheduleStore for RedisStore {
         max: usize,
     ) -> Result<Vec<ScheduleSpec>, StoreError> {
         let keys = &self.inner.keys;
-        let mut conn = self.inner.conn.clone();
         let ids: Vec<String> = redis::cmd("ZRANGEBYSCORE")
             .arg(keys.schedules_due())
             .arg("-inf")
@@ -73,18 +69,18 @@ impl ScheduleStore for RedisStore {
             .arg("LIMIT")
             .arg(0)
             .arg(max)
-            .query_async(self.counted(&mut conn))
+            .query_async(&mut self.counted())
             .await
-            .map_err(store_error)?;
+            .map_err(|e| self.error(&e))?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let raws: Vec<Option<String>> = redis::cmd("HMGET")
             .arg(keys.schedules())
             .arg(&ids)
-            .query_async(self.counted(&mut conn))
+            .query_async(&mut self.counted())
             .await
-            .map_err(store_error)?;
+            .map_err(|e| self.error(&e))?;
         // The two reads are not atomic: a worker that fired a schedule in
         // between has stored its next (future) firing time. Such a spec is
         // not due, and firing it would start the next run early.
@@ -107,7 +103,6 @@ impl ScheduleStore for RedisStore {
         let keys = &self.inner.keys;
         let raw = serde_json::to_string(spec).map_err(|e| StoreError::Backend(e.to_string()))?;
         let next = spec.next_ms.map(|n| n.to_string()).unwrap_or_default();
-        let mut conn = self.inner.conn.clone();
         let done: i64 = self
             .inner
             .scripts
@@ -118,9 +113,9 @@ impl ScheduleStore for RedisStore {
             .arg(expected_next_ms)
             .arg(raw)
             .arg(next)
-            .invoke_async(self.counted(&mut conn))
+            .invoke_async(&mut self.counted())
             .await
-            .map_err(store_error)?;
+            .map_err(|e| self.error(&e))?;
         Ok(done == 1)
     }
 
@@ -129,13 +124,12 @@ impl ScheduleStore for RedisStore {
         // A compare-and-set on the spec as read: a firing that advanced it
         // meanwhile makes us read and try again, so its progress is kept.
         for _ in 0..20 {
-            let mut conn = self.inner.conn.clone();
             let raw: Option<String> = redis::cmd("HGET")
                 .arg(keys.schedules())
                 .arg(id)
-                .query_async(self.counted(&mut conn))
+                .query_async(&mut self.counted())
                 .await
-                .map_err(store_error)?;
+                .map_err(|e| self.error(&e))?;
             let Some(raw) = raw else {
                 return Ok(false);
             };
@@ -158,9 +152,9 @@ impl ScheduleStore for RedisStore {
                 .arg(&raw)
                 .arg(new)
                 .arg(next)
-                .invoke_async(self.counted(&mut conn))
+                .invoke_async(&mut self.counted())
                 .await
-                .map_err(store_error)?;
+                .map_err(|e| self.error(&e))?;
             if replaced == 1 {
                 return Ok(true);
             }
@@ -172,7 +166,6 @@ impl ScheduleStore for RedisStore {
 
     async fn delete_schedule(&self, id: &str) -> Result<bool, StoreError> {
         let keys = &self.inner.keys;
-        let mut conn = self.inner.conn.clone();
         let (removed, _): (i64, i64) = redis::pipe()
             .cmd("HDEL")
             .arg(keys.schedules())
@@ -180,9 +173,9 @@ impl ScheduleStore for RedisStore {
             .cmd("ZREM")
             .arg(keys.schedules_due())
             .arg(id)
-            .query_async(self.counted(&mut conn))
+            .query_async(&mut self.counted())
             .await
-            .map_err(store_error)?;
+            .map_err(|e| self.error(&e))?;
         Ok(removed == 1)
     }
 }

@@ -1,192 +1,18 @@
-//! Task queues and leases: polling streams through the consumer group,
-//! reclaiming abandoned tasks, acquiring runs, renewing leases, firing
-//! timers.
+//! Leases and tasks: acquiring runs for a batch of tasks (one script per
+//! shard), renewing leases, acknowledging tasks, firing timers.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, RedisError, Value};
-use tracing::{debug, warn};
+use redis::Value;
 
-use super::reply::{millis, pairs, store_error, stream_entries, text, unexpected, values};
+use super::reply::{millis, pairs, text, unexpected, values};
 use super::{GROUP, RedisStore};
 use crate::core::Interrupt;
 use crate::store::codec;
 use crate::store::{Acquired, Lease, StoreError, Task, Unreadable};
 
 impl RedisStore {
-    async fn ensure_group(&self, stream: &str) -> Result<(), StoreError> {
-        if self
-            .inner
-            .groups
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(stream)
-        {
-            return Ok(());
-        }
-        let mut conn = self.inner.conn.clone();
-        // Start at 0: tasks added before the group existed are delivered too.
-        let created: Result<(), RedisError> = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(stream)
-            .arg(GROUP)
-            .arg("0")
-            .arg("MKSTREAM")
-            .query_async(self.counted(&mut conn))
-            .await;
-        match created {
-            Ok(()) => {}
-            Err(e) if e.code() == Some("BUSYGROUP") => {}
-            Err(e) => return Err(store_error(e)),
-        }
-        self.inner
-            .groups
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(stream.to_owned());
-        Ok(())
-    }
-
-    fn forget_group(&self, stream: &str) {
-        self.inner
-            .groups
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(stream);
-    }
-
-    async fn poll_conn(&self) -> Result<MultiplexedConnection, StoreError> {
-        if let Some(c) = self.inner.poll_conns.lock().await.pop() {
-            return Ok(c);
-        }
-        // No response timeout: a blocking read legitimately waits.
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_response_timeout(None);
-        self.inner
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-            .map_err(store_error)
-    }
-
-    /// Claims tasks abandoned by dead or stalled workers, at most every
-    /// quarter of the reclaim time.
-    async fn reclaim(
-        &self,
-        worker: &str,
-        streams: &[(String, String)],
-        max: usize,
-    ) -> Result<Vec<Task>, StoreError> {
-        {
-            let mut last = self
-                .inner
-                .last_reclaim
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            let due = last.is_none_or(|t| t.elapsed() >= self.inner.reclaim_after / 4);
-            if !due {
-                return Ok(Vec::new());
-            }
-            *last = Some(Instant::now());
-        }
-        let idle = u64::try_from(self.inner.reclaim_after.as_millis()).unwrap_or(u64::MAX);
-        let mut out = Vec::new();
-        let mut conn = self.inner.conn.clone();
-        for (stream, queue) in streams {
-            if out.len() >= max {
-                break;
-            }
-            let reply: Value = self
-                .inner
-                .scripts
-                .reclaim
-                .key(stream)
-                .arg(GROUP)
-                .arg(worker)
-                .arg(idle)
-                .arg(max - out.len())
-                .invoke_async(self.counted(&mut conn))
-                .await
-                .map_err(store_error)?;
-            for entry in values(reply) {
-                let parts: Vec<String> = values(entry).into_iter().map(text).collect();
-                if let [receipt, id, deliveries] = parts.as_slice() {
-                    let mut task = Task::new(id.clone(), queue.clone(), receipt.clone());
-                    task.deliveries = deliveries.parse().unwrap_or(1);
-                    out.push(task);
-                }
-            }
-        }
-        if !out.is_empty() {
-            debug!(count = out.len(), "reclaimed abandoned tasks");
-        }
-        Ok(out)
-    }
-
-    async fn read_new(
-        &self,
-        worker: &str,
-        streams: &[(String, String)],
-        max: usize,
-        block: Option<Duration>,
-    ) -> Result<Vec<Task>, StoreError> {
-        let mut conn = self.poll_conn().await?;
-        let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP")
-            .arg(GROUP)
-            .arg(worker)
-            .arg("COUNT")
-            .arg(max);
-        if let Some(b) = block {
-            cmd.arg("BLOCK")
-                .arg(u64::try_from(b.as_millis()).unwrap_or(u64::MAX).max(1));
-        }
-        cmd.arg("STREAMS");
-        for (s, _) in streams {
-            cmd.arg(s);
-        }
-        for _ in streams {
-            cmd.arg(">");
-        }
-        let reply: Result<Value, RedisError> = cmd.query_async(self.counted(&mut conn)).await;
-        let reply = match reply {
-            Ok(r) => {
-                self.inner.poll_conns.lock().await.push(conn);
-                r
-            }
-            Err(e) => {
-                if e.code() == Some("NOGROUP") {
-                    for (s, _) in streams {
-                        self.forget_group(s);
-                    }
-                    self.inner.poll_conns.lock().await.push(conn);
-                }
-                return Err(store_error(e));
-            }
-        };
-        let by_stream: HashMap<&str, &str> = streams
-            .iter()
-            .map(|(s, q)| (s.as_str(), q.as_str()))
-            .collect();
-        let mut out = Vec::new();
-        for stream_reply in stream_entries(reply) {
-            let (stream, entries) = stream_reply;
-            let Some(queue) = by_stream.get(stream.as_str()) else {
-                continue;
-            };
-            for (receipt, fields) in entries {
-                match fields.get("id") {
-                    Some(id) => out.push(Task::new(id.clone(), (*queue).to_owned(), receipt)),
-                    None => warn!(%stream, %receipt, "task entry without a run id; ignoring it"),
-                }
-            }
-        }
-        Ok(out)
-    }
-
     /// The rest of a fenced script's answer, or the fence error.
     fn fenced_ok(&self, op: &str, lease: &Lease, reply: Value) -> Result<Vec<Value>, StoreError> {
         let mut parts = values(reply).into_iter();
@@ -198,34 +24,6 @@ impl RedisStore {
             }),
             other => Err(unexpected(op, other)),
         }
-    }
-
-    pub(super) async fn poll_tasks(
-        &self,
-        worker: &str,
-        queues: &[String],
-        max: usize,
-        wait: Duration,
-    ) -> Result<Vec<Task>, StoreError> {
-        let keys = &self.inner.keys;
-        let mut streams = Vec::new();
-        for shard in 0..keys.shards() {
-            for q in queues {
-                streams.push((keys.tasks(shard, q), q.clone()));
-            }
-        }
-        for (s, _) in &streams {
-            self.ensure_group(s).await?;
-        }
-        let mut tasks = self.reclaim(worker, &streams, max).await?;
-        if tasks.len() < max {
-            let block = if tasks.is_empty() { Some(wait) } else { None };
-            tasks.extend(
-                self.read_new(worker, &streams, max - tasks.len(), block)
-                    .await?,
-            );
-        }
-        Ok(tasks)
     }
 
     /// Acquires a batch: one script call per shard.
@@ -259,11 +57,10 @@ impl RedisStore {
             for &i in indexes {
                 invocation.arg(&tasks[i].receipt);
             }
-            let mut conn = self.inner.conn.clone();
             let reply: Value = invocation
-                .invoke_async(self.counted(&mut conn))
+                .invoke_async(&mut self.counted())
                 .await
-                .map_err(store_error)?;
+                .map_err(|e| self.error(&e))?;
             for (&i, answer) in indexes.iter().zip(values(reply)) {
                 let task = &tasks[i];
                 let mut parts = values(answer).into_iter();
@@ -314,7 +111,6 @@ impl RedisStore {
     ) -> Result<Option<Interrupt>, StoreError> {
         let keys = &self.inner.keys;
         let id = &lease.workflow_id;
-        let mut conn = self.inner.conn.clone();
         let reply: Value = self
             .inner
             .scripts
@@ -326,9 +122,9 @@ impl RedisStore {
             .arg(millis(lease_for))
             .arg(&lease.task.receipt)
             .arg(GROUP)
-            .invoke_async(self.counted(&mut conn))
+            .invoke_async(&mut self.counted())
             .await
-            .map_err(store_error)?;
+            .map_err(|e| self.error(&e))?;
         let rest = self.fenced_ok("renew", lease, reply)?;
         let raw = rest.into_iter().next().map(text).unwrap_or_default();
         if raw.is_empty() {
@@ -360,18 +156,16 @@ impl RedisStore {
             for q in queues {
                 invocation.arg(q);
             }
-            let mut conn = self.inner.conn.clone();
             let n: usize = invocation
-                .invoke_async(self.counted(&mut conn))
+                .invoke_async(&mut self.counted())
                 .await
-                .map_err(store_error)?;
+                .map_err(|e| self.error(&e))?;
             fired += n;
         }
         Ok(fired)
     }
 
     pub(super) async fn ack_task(&self, task: &Task) -> Result<(), StoreError> {
-        let mut conn = self.inner.conn.clone();
         let _: Value = self
             .inner
             .scripts
@@ -379,9 +173,9 @@ impl RedisStore {
             .key(self.inner.keys.tasks_of(&task.workflow_id, &task.queue))
             .arg(GROUP)
             .arg(&task.receipt)
-            .invoke_async(self.counted(&mut conn))
+            .invoke_async(&mut self.counted())
             .await
-            .map_err(store_error)?;
+            .map_err(|e| self.error(&e))?;
         Ok(())
     }
 }

@@ -12,6 +12,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
+use super::connection::RedisConnection;
 use crate::core::RunRecord;
 
 /// How many recently settled ids, and recently started ids, are remembered.
@@ -161,16 +162,12 @@ impl Waiters {
     /// Starts the subscription if it is not running, and waits (briefly) for
     /// it to be active, so that a settle published after this returns is
     /// not missed.
-    pub(crate) async fn ensure_listening(self: &Arc<Self>, client: &redis::Client, pattern: &str) {
+    pub(crate) async fn ensure_listening(self: &Arc<Self>, conn: &RedisConnection, pattern: &str) {
         {
             let mut listener = self.listener.lock().unwrap_or_else(|e| e.into_inner());
             if listener.is_none() {
                 let weak = Arc::downgrade(self);
-                *listener = Some(tokio::spawn(listen(
-                    weak,
-                    client.clone(),
-                    pattern.to_owned(),
-                )));
+                *listener = Some(tokio::spawn(listen(weak, conn.clone(), pattern.to_owned())));
             }
         }
         let mut rx = self.subscribed.subscribe();
@@ -189,10 +186,15 @@ impl Waiters {
     }
 }
 
-async fn listen(waiters: Weak<Waiters>, client: redis::Client, pattern: String) {
+/// Keeps one pattern subscription open through `conn.pubsub()`: to the
+/// server, the current master behind Sentinels, or any live node of a
+/// cluster (where classic `PUBLISH` reaches every node). When it drops (a
+/// node died, a failover), it subscribes again, and every waiter looks
+/// again, since a message may have been missed meanwhile.
+async fn listen(waiters: Weak<Waiters>, conn: RedisConnection, pattern: String) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        match client.get_async_pubsub().await {
+        match conn.pubsub().await {
             Ok(mut pubsub) => match pubsub.psubscribe(&pattern).await {
                 Ok(()) => {
                     backoff = Duration::from_millis(100);
@@ -214,7 +216,9 @@ async fn listen(waiters: Weak<Waiters>, client: redis::Client, pattern: String) 
                     }
                     debug!("settled-run subscription ended; reconnecting");
                 }
-                Err(e) => warn!(error = %e, "cannot subscribe to settled runs; retrying"),
+                Err(e) => {
+                    warn!(error = %conn.error(&e), "cannot subscribe to settled runs; retrying")
+                }
             },
             Err(e) => debug!(error = %e, "cannot open the settled-run subscription; retrying"),
         }

@@ -294,9 +294,10 @@ fn explain_misconfiguration(target: &RedisTarget, message: &str) -> String {
     }
 }
 
-/// The store's error for a connection error: authentication and permission
-/// failures keep their kind (a worker stops on them instead of retrying),
-/// an unreachable server is transient, everything else is not.
+/// The store's error for a connection error: authentication, permission
+/// and configuration failures keep their kind (a worker stops on them
+/// instead of retrying), an unreachable server is transient, everything
+/// else is not.
 impl From<ConnectError> for StoreError {
     fn from(e: ConnectError) -> Self {
         let text = e.to_string();
@@ -304,7 +305,8 @@ impl From<ConnectError> for StoreError {
             FailureKind::Auth => StoreError::Auth(text),
             FailureKind::Permission => StoreError::Permission(text),
             FailureKind::Unavailable => StoreError::Unavailable(text),
-            FailureKind::Misconfigured | FailureKind::Other => StoreError::Backend(text),
+            FailureKind::Misconfigured => StoreError::Misconfigured(text),
+            FailureKind::Other => StoreError::Backend(text),
         }
     }
 }

@@ -192,6 +192,37 @@ impl RedisTarget {
         self.password = password.map(Secret::new);
         self
     }
+
+    /// A copy with TLS files set outside the URL (a configuration file,
+    /// say): the CA file to trust, and a client certificate and key. Files
+    /// the URL names already are replaced. Only for `rediss` targets: on a
+    /// plain text one this is a [`ConnectError::InvalidUrl`] that says so.
+    pub fn with_tls_files(
+        mut self,
+        ca_file: Option<PathBuf>,
+        client: Option<(PathBuf, PathBuf)>,
+    ) -> Result<Self, ConnectError> {
+        if ca_file.is_none() && client.is_none() {
+            return Ok(self);
+        }
+        let shown = self.to_string();
+        let Some(tls) = self.tls.as_mut() else {
+            return Err(ConnectError::InvalidUrl {
+                url: shown,
+                reason: "TLS files are given but the URL is not a TLS one: use a rediss:// \
+                         scheme (rediss+cluster://, rediss+sentinel://)"
+                    .into(),
+            });
+        };
+        if let Some(ca) = ca_file {
+            tls.ca_file = Some(ca);
+        }
+        if let Some((cert, key)) = client {
+            tls.cert_file = Some(cert);
+            tls.key_file = Some(key);
+        }
+        Ok(self)
+    }
 }
 
 impl fmt::Display for RedisTarget {

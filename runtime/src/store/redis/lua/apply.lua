@@ -10,17 +10,27 @@
 -- ARGV: 1 the decision as JSON (below), 2.. field/value pairs to write
 --
 -- The decision: {id, guard, pairs, delete, history, history_max, group,
--- retention_ms, channel, effects}. guard.kind is `absent`, `held`
+-- retention_ms, channel, max_bytes, effects}. guard.kind is `absent`, `held`
 -- ({worker, fence, seq, receipt, lease_ms}; seq '' = unchecked) or
 -- `current` ({seq, exclusive}) or `exists`. Each effect has an `op`.
 --
 -- The reply is JSON: {"outcome": "applied", "interrupt": .., "signal": ..}
 -- or a refusal: `exists` (with the fields), `missing`, `fenced`, `stale`
--- (with the seq found), `held`, `full` (with the bound).
+-- (with the seq found), `held`, `full` (with the bound), `too_large` (with
+-- the size and the maximum).
 local d = cjson.decode(ARGV[1])
 local run = KEYS[1]
 local g = d.guard
 local function reply(t) return cjson.encode(t) end
+
+-- The last line of defence against data that outgrew every limit: a
+-- decision larger than the store's maximum is refused before any write.
+-- (The runtime refuses it before sending; this holds for any client.)
+local bytes = 0
+for i = 1, #ARGV do bytes = bytes + #ARGV[i] end
+if d.max_bytes and bytes > d.max_bytes then
+  return reply({outcome = 'too_large', bytes = bytes, max = d.max_bytes})
+end
 
 if g.kind == 'absent' then
   if redis.call('EXISTS', run) == 1 then

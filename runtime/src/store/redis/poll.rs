@@ -1,0 +1,388 @@
+//! Polling the task queues: reclaiming tasks abandoned by dead workers,
+//! then reading new ones through the consumer group.
+//!
+//! On a cluster, the streams of one `XREADGROUP` must share a hash slot,
+//! so the read is one per shard; elsewhere one read covers every shard. A
+//! blocking read holds its connection until it returns, so each has a
+//! dedicated one ([`RedisConnection::blocking`]). When several shards are
+//! read, their reads block concurrently and the poll returns as soon as
+//! one brings tasks; the others run to the end of their block in the
+//! background and leave what they read for the same worker's next poll.
+//! Those tasks are pending for this consumer in Redis, so they are kept,
+//! not dropped (dropped, they would wait for the reclaim time).
+//!
+//! [`RedisConnection::blocking`]: super::connection::RedisConnection::blocking
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use redis::{RedisError, Value};
+use tokio::sync::Notify;
+use tracing::{debug, warn};
+
+use super::connection::BlockingConnection;
+use super::reply::{stream_entries, text, values};
+use super::{GROUP, RedisStore};
+use crate::store::{StoreError, Task};
+
+/// A blocking connection is made for blocks of at least this long, so that
+/// polls with slightly different waits share connections.
+const MIN_BLOCK: Duration = Duration::from_secs(1);
+
+/// A stream and the task queue it holds.
+type Stream = (String, String);
+
+/// Blocking reads of one store: idle connections, reads in flight, and
+/// tasks read by a background read after its poll had returned.
+#[derive(Default)]
+pub(super) struct Polls {
+    /// Idle blocking connections, with the longest block each allows.
+    idle: Mutex<Vec<(Duration, BlockingConnection)>>,
+    /// Background reads in flight, by consumer and first stream.
+    in_flight: Mutex<HashSet<(String, String)>>,
+    /// What background reads brought, by consumer.
+    carried: Mutex<HashMap<String, Carried>>,
+    /// Woken whenever a background read ends.
+    landed: Notify,
+}
+
+#[derive(Default)]
+struct Carried {
+    tasks: Vec<Task>,
+    /// The error of the last background read that failed, if no read has
+    /// succeeded since.
+    error: Option<StoreError>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Polls {
+    /// Up to `max` carried tasks of `worker` on `queues`.
+    fn take_tasks(&self, worker: &str, queues: &[String], max: usize) -> Vec<Task> {
+        let mut carried = lock(&self.carried);
+        let Some(c) = carried.get_mut(worker) else {
+            return Vec::new();
+        };
+        let mut taken = Vec::new();
+        c.tasks.retain(|t| {
+            if taken.len() < max && queues.contains(&t.queue) {
+                taken.push(t.clone());
+                false
+            } else {
+                true
+            }
+        });
+        taken
+    }
+
+    fn take_error(&self, worker: &str) -> Option<StoreError> {
+        lock(&self.carried).get_mut(worker)?.error.take()
+    }
+
+    fn reads_in_flight(&self, worker: &str) -> bool {
+        lock(&self.in_flight).iter().any(|(w, _)| w == worker)
+    }
+
+    fn land(&self, worker: &str, first_stream: &str, result: Result<Vec<Task>, StoreError>) {
+        {
+            let mut carried = lock(&self.carried);
+            let c = carried.entry(worker.to_owned()).or_default();
+            match result {
+                Ok(tasks) => {
+                    c.tasks.extend(tasks);
+                    c.error = None;
+                }
+                Err(e) => c.error = Some(e),
+            }
+        }
+        lock(&self.in_flight).remove(&(worker.to_owned(), first_stream.to_owned()));
+        self.landed.notify_waiters();
+    }
+
+    fn take_connection(&self, block: Duration) -> Option<BlockingConnection> {
+        let mut idle = lock(&self.idle);
+        let i = idle.iter().position(|(max, _)| *max >= block)?;
+        Some(idle.swap_remove(i).1)
+    }
+
+    fn give_back(&self, max_block: Duration, conn: BlockingConnection) {
+        lock(&self.idle).push((max_block, conn));
+    }
+}
+
+impl RedisStore {
+    async fn ensure_group(&self, stream: &str) -> Result<(), StoreError> {
+        if lock(&self.inner.groups).contains(stream) {
+            return Ok(());
+        }
+        // Start at 0: tasks added before the group existed are delivered too.
+        let created: Result<(), RedisError> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(stream)
+            .arg(GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut self.counted())
+            .await;
+        match created {
+            Ok(()) => {}
+            Err(e) if e.code() == Some("BUSYGROUP") => {}
+            Err(e) => return Err(self.error(&e)),
+        }
+        lock(&self.inner.groups).insert(stream.to_owned());
+        Ok(())
+    }
+
+    /// The streams of `queues`, grouped by what one `XREADGROUP` may read:
+    /// one shard per group on a cluster, every shard in one group elsewhere.
+    fn read_groups(&self, queues: &[String]) -> Vec<Vec<Stream>> {
+        let keys = &self.inner.keys;
+        let shard = |shard: u32| -> Vec<Stream> {
+            queues
+                .iter()
+                .map(|q| (keys.tasks(shard, q), q.clone()))
+                .collect()
+        };
+        if self.inner.conn.is_cluster() {
+            (0..keys.shards()).map(shard).collect()
+        } else {
+            vec![(0..keys.shards()).flat_map(shard).collect()]
+        }
+    }
+
+    pub(super) async fn poll_tasks(
+        &self,
+        worker: &str,
+        queues: &[String],
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Task>, StoreError> {
+        let groups = self.read_groups(queues);
+        let streams: Vec<Stream> = groups.concat();
+        for (s, _) in &streams {
+            self.ensure_group(s).await?;
+        }
+        let polls = &self.inner.polls;
+        let mut tasks = polls.take_tasks(worker, queues, max);
+        if tasks.len() < max {
+            tasks.extend(self.reclaim(worker, &streams, max - tasks.len()).await?);
+        }
+        if tasks.len() >= max {
+            return Ok(tasks);
+        }
+        let want = max - tasks.len();
+        match groups.as_slice() {
+            [one] => {
+                let block = tasks.is_empty().then_some(wait);
+                tasks.extend(self.read(worker, one, want, block).await?);
+            }
+            _ if !tasks.is_empty() => {
+                // Something to do already: look without waiting.
+                for group in &groups {
+                    if tasks.len() >= max {
+                        break;
+                    }
+                    tasks.extend(self.read(worker, group, max - tasks.len(), None).await?);
+                }
+            }
+            _ => {
+                tasks = self
+                    .read_blocking(worker, queues, &groups, want, wait)
+                    .await?
+            }
+        }
+        Ok(tasks)
+    }
+
+    /// Blocks on every group at once (each in a task of its own, unless a
+    /// read of an earlier poll still waits there); returns as soon as one
+    /// brings tasks, when every read has ended empty, or after `wait`.
+    async fn read_blocking(
+        &self,
+        worker: &str,
+        queues: &[String],
+        groups: &[Vec<Stream>],
+        count: usize,
+        wait: Duration,
+    ) -> Result<Vec<Task>, StoreError> {
+        let polls = &self.inner.polls;
+        let mut landed = std::pin::pin!(polls.landed.notified());
+        landed.as_mut().enable();
+        for group in groups {
+            let Some((first, _)) = group.first() else {
+                continue;
+            };
+            let key = (worker.to_owned(), first.clone());
+            if !lock(&polls.in_flight).insert(key) {
+                continue;
+            }
+            let store = self.clone();
+            let group = group.clone();
+            let worker = worker.to_owned();
+            let first = first.clone();
+            tokio::spawn(async move {
+                let result = store.read(&worker, &group, count, Some(wait)).await;
+                store.inner.polls.land(&worker, &first, result);
+            });
+        }
+        // The reads end by themselves a little after `wait`; this bounds
+        // the poll should one hang.
+        let deadline = tokio::time::Instant::now() + wait + MIN_BLOCK;
+        loop {
+            let tasks = polls.take_tasks(worker, queues, count);
+            if !tasks.is_empty() {
+                return Ok(tasks);
+            }
+            if let Some(e) = polls.take_error(worker) {
+                return Err(e);
+            }
+            if !polls.reads_in_flight(worker) {
+                return Ok(Vec::new());
+            }
+            tokio::select! {
+                _ = landed.as_mut() => {}
+                _ = tokio::time::sleep_until(deadline) => return Ok(Vec::new()),
+            }
+            landed.set(polls.landed.notified());
+            landed.as_mut().enable();
+        }
+    }
+
+    /// One `XREADGROUP` of `streams` (one slot on a cluster): blocking for
+    /// up to `block` on a dedicated connection, or at once on the shared
+    /// one.
+    async fn read(
+        &self,
+        worker: &str,
+        streams: &[Stream],
+        count: usize,
+        block: Option<Duration>,
+    ) -> Result<Vec<Task>, StoreError> {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(GROUP)
+            .arg(worker)
+            .arg("COUNT")
+            .arg(count.max(1));
+        if let Some(b) = block {
+            cmd.arg("BLOCK")
+                .arg(u64::try_from(b.as_millis()).unwrap_or(u64::MAX).max(1));
+        }
+        cmd.arg("STREAMS");
+        for (s, _) in streams {
+            cmd.arg(s);
+        }
+        for _ in streams {
+            cmd.arg(">");
+        }
+        let reply: Result<Value, RedisError> = match block {
+            None => cmd.query_async(&mut self.counted()).await,
+            Some(b) => {
+                let polls = &self.inner.polls;
+                let max_block = b.max(MIN_BLOCK);
+                let mut conn = match polls.take_connection(b) {
+                    Some(c) => c,
+                    None => self.inner.conn.blocking(max_block).await?,
+                };
+                self.inner
+                    .round_trips
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let reply = cmd.query_async(&mut conn).await;
+                // A connection that failed in transit may be broken: drop it.
+                let broken = reply.as_ref().err().is_some_and(|e| {
+                    e.is_io_error()
+                        || e.is_connection_dropped()
+                        || e.is_timeout()
+                        || e.is_connection_refusal()
+                });
+                if !broken {
+                    polls.give_back(max_block, conn);
+                }
+                reply
+            }
+        };
+        let reply = match reply {
+            Ok(r) => r,
+            Err(e) => {
+                if e.code() == Some("NOGROUP") {
+                    // The stream was deleted, or a failover lost the group:
+                    // create it again on the next poll.
+                    let mut groups = lock(&self.inner.groups);
+                    for (s, _) in streams {
+                        groups.remove(s);
+                    }
+                }
+                return Err(self.error(&e));
+            }
+        };
+        let by_stream: HashMap<&str, &str> = streams
+            .iter()
+            .map(|(s, q)| (s.as_str(), q.as_str()))
+            .collect();
+        let mut out = Vec::new();
+        for (stream, entries) in stream_entries(reply) {
+            let Some(queue) = by_stream.get(stream.as_str()) else {
+                continue;
+            };
+            for (receipt, fields) in entries {
+                match fields.get("id") {
+                    Some(id) => out.push(Task::new(id.clone(), (*queue).to_owned(), receipt)),
+                    None => warn!(%stream, %receipt, "task entry without a run id; ignoring it"),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Claims tasks abandoned by dead or stalled workers, at most every
+    /// quarter of the reclaim time.
+    async fn reclaim(
+        &self,
+        worker: &str,
+        streams: &[Stream],
+        max: usize,
+    ) -> Result<Vec<Task>, StoreError> {
+        {
+            let mut last = lock(&self.inner.last_reclaim);
+            let due = last.is_none_or(|t| t.elapsed() >= self.inner.reclaim_after / 4);
+            if !due {
+                return Ok(Vec::new());
+            }
+            *last = Some(Instant::now());
+        }
+        let idle = u64::try_from(self.inner.reclaim_after.as_millis()).unwrap_or(u64::MAX);
+        let mut out = Vec::new();
+        for (stream, queue) in streams {
+            if out.len() >= max {
+                break;
+            }
+            let reply: Value = self
+                .inner
+                .scripts
+                .reclaim
+                .key(stream)
+                .arg(GROUP)
+                .arg(worker)
+                .arg(idle)
+                .arg(max - out.len())
+                .invoke_async(&mut self.counted())
+                .await
+                .map_err(|e| self.error(&e))?;
+            for entry in values(reply) {
+                let parts: Vec<String> = values(entry).into_iter().map(text).collect();
+                if let [receipt, id, deliveries] = parts.as_slice() {
+                    let mut task = Task::new(id.clone(), queue.clone(), receipt.clone());
+                    task.deliveries = deliveries.parse().unwrap_or(1);
+                    out.push(task);
+                }
+            }
+        }
+        if !out.is_empty() {
+            debug!(count = out.len(), "reclaimed abandoned tasks");
+        }
+        Ok(out)
+    }
+}
