@@ -178,10 +178,10 @@ async fn store(server: &RedisServer) -> RedisStore {
 
 async fn wait_for_step(store: &RedisStore, id: &str, step: &str) {
     for _ in 0..400 {
-        if let Some(r) = store.load(id).await.expect("reads") {
-            if r.step() == step {
-                return;
-            }
+        if let Some(r) = store.load(id).await.expect("reads")
+            && r.step() == step
+        {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
