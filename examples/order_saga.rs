@@ -184,6 +184,11 @@ struct Args {
     /// Print the workflow's states and state graph, and exit.
     #[arg(long)]
     describe: bool,
+    /// The pre-deploy check: read every run in flight in the store and say
+    /// what this build would do with it (resume, migrate, park); exit 1 if
+    /// any would park. Nothing is written.
+    #[arg(long)]
+    check: bool,
 }
 
 #[tokio::main]
@@ -279,6 +284,17 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
+    if args.check {
+        let mut registry = steadfast::Registry::new();
+        registry.workflow::<order>();
+        let report = steadfast::check::check(&registry, store.as_ref()).await?;
+        print!("{report}");
+        return Ok(if report.passes() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
     let order_id = match (&args.order_id, args.store) {
         (Some(id), _) => id.clone(),
         (None, StoreKind::Memory) => "order-42".to_owned(),

@@ -183,3 +183,76 @@ fn crash_demo_resumes_after_sigkill() {
         "{out}"
     );
 }
+
+/// `--check`, the pre-deploy check, from the example's own build: a run
+/// whose compensation failed would resume; a run of a workflow type this
+/// build does not have would park, so the check fails with exit code 1.
+#[test]
+fn order_saga_checks_the_runs_in_flight_before_a_rollout() {
+    let server = RedisServer::start();
+    let example_with = |args: &[&str]| {
+        Command::new(example("order_saga"))
+            .args(args)
+            .env("REDIS_URL", server.url())
+            .output()
+            .expect("the example starts")
+    };
+    let stuck = example_with(&[
+        "--order-id",
+        "o-7",
+        "--fail-at",
+        "ship",
+        "--fail-at",
+        "refund",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&stuck.stdout).contains("compensation_failed"),
+        "{}",
+        String::from_utf8_lossy(&stuck.stdout)
+    );
+    let passed = example_with(&["--check"]);
+    let out = String::from_utf8_lossy(&passed.stdout);
+    assert!(passed.status.success(), "{out}");
+    assert!(
+        out.contains("1 resume as they are") && out.contains("(parked now)"),
+        "{out}"
+    );
+
+    // A run left by a build that had another workflow type.
+    server.cli(&[
+        "HSET",
+        "steadfast:{s0}:wf:legacy-1",
+        "id",
+        "legacy-1",
+        "workflow",
+        "invoice",
+        "queue",
+        "billing",
+        "status",
+        "running",
+        "seq",
+        "1",
+        "step",
+        "start",
+        "state_fp",
+        "x",
+        "state",
+        "{\"start\":{}}",
+        "pending",
+        "{\"kind\":\"start\"}",
+        "input",
+        "null",
+        "created_at",
+        "1",
+        "updated_at",
+        "1",
+    ]);
+    server.cli(&["ZADD", "steadfast:{s0}:active", "1", "legacy-1"]);
+    let failed = example_with(&["--check"]);
+    let out = String::from_utf8_lossy(&failed.stdout);
+    assert_eq!(failed.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("1 would park") && out.contains("`invoice` is not registered in this build"),
+        "{out}"
+    );
+}

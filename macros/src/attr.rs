@@ -23,6 +23,7 @@ const MAX_INTERVAL: &str = "max_interval";
 const NON_RETRYABLE: &str = "non_retryable";
 const QUEUE: &str = "queue";
 const STATE: &str = "state";
+const MIGRATIONS: &str = "migrations";
 
 const ACTIVITY_KEYS: &[&str] = &[NAME, TIMEOUT, RETRY, COMPENSATE, QUEUE];
 const RETRY_KEYS: &[&str] = &[
@@ -32,7 +33,7 @@ const RETRY_KEYS: &[&str] = &[
     MAX_INTERVAL,
     NON_RETRYABLE,
 ];
-const WORKFLOW_KEYS: &[&str] = &[NAME, QUEUE, STATE];
+const WORKFLOW_KEYS: &[&str] = &[NAME, QUEUE, STATE, MIGRATIONS];
 
 /// One attribute value, remembering where it was set.
 pub(crate) struct Slot<T> {
@@ -98,6 +99,8 @@ pub(crate) struct WorkflowAttrs {
     pub(crate) name: Slot<String>,
     pub(crate) queue: Slot<String>,
     pub(crate) state: Slot<Ident>,
+    /// A function returning the workflow's migrations of older states.
+    pub(crate) migrations: Slot<Path>,
 }
 
 fn parse_metas(errors: &Errors, tokens: TokenStream) -> Vec<Meta> {
@@ -365,6 +368,7 @@ impl WorkflowAttrs {
             name: Slot::new(NAME),
             queue: Slot::new(QUEUE),
             state: Slot::new(STATE),
+            migrations: Slot::new(MIGRATIONS),
         };
         for meta in parse_metas(errors, tokens) {
             let span = meta.path().span();
@@ -395,6 +399,19 @@ impl WorkflowAttrs {
                         other => {
                             errors.spanned(other, "`state` takes a type name: `state = OrderState`")
                         }
+                    }
+                }
+                MIGRATIONS => {
+                    let Some(expr) = name_value(errors, &meta, "migrations = order_migrations")
+                    else {
+                        continue;
+                    };
+                    match expr {
+                        Expr::Path(p) => attrs.migrations.set(errors, span, p.path.clone()),
+                        other => errors.spanned(
+                            other,
+                            "`migrations` takes a function: `migrations = order_migrations`",
+                        ),
                     }
                 }
                 _ => unknown(errors, &meta, WORKFLOW_KEYS),

@@ -6,6 +6,7 @@
 //! together with the macros.
 
 mod activity;
+pub mod check;
 mod client;
 mod clock;
 mod context;
@@ -13,6 +14,7 @@ pub mod core;
 mod crash;
 mod engine;
 mod layout;
+mod migration;
 mod operator;
 mod options;
 mod registry;
@@ -38,6 +40,7 @@ pub use core::{
     SignalEntry, StateSnapshot, Status, Wait, Work,
 };
 pub use crash::{CrashPlan, CrashPoint};
+pub use migration::Migration;
 pub use options::{ActivityOptions, RetryPolicy};
 pub use registry::Registry;
 pub use resources::Resources;

@@ -6,6 +6,7 @@ pub use serde_json;
 
 pub use crate::activity::{Activity, ActivityContext, ActivityError, CompensationCall};
 pub use crate::context::{ChildStart, ContinueAsNew, SignalWait, Sleep, WorkflowContext};
+pub use crate::migration::Migration;
 pub use crate::options::{ActivityOptions, RetryPolicy};
 pub use crate::registry::Registry;
 pub use crate::workflow::{

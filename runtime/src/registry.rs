@@ -142,12 +142,33 @@ pub(crate) trait ErasedWorkflow: Send + Sync {
     fn start_state(&self, input: Value) -> Result<StartState, String>;
     fn decode_state(&self, step: &str, fingerprint: &str, json: &Value)
     -> Result<AnyState, String>;
+    /// Whether this code reads a checkpointed state as it is, migrates it,
+    /// or cannot read it.
+    fn check_state(&self, step: &str, fingerprint: &str, json: &Value) -> StateCheck;
     fn step(
         &self,
         ctx: &mut WorkflowContext,
         state: AnyState,
         resume: Resume,
     ) -> Result<ErasedTransition, StepError>;
+}
+
+/// What this code makes of a checkpointed state.
+pub(crate) enum StateCheck {
+    /// It reads as it is.
+    Current(AnyState),
+    /// A migration turns it into a state of this code.
+    Migrated {
+        /// The migration's name.
+        migration: String,
+        /// The new state's name, layout and JSON.
+        step: &'static str,
+        fingerprint: &'static str,
+        json: Value,
+        state: AnyState,
+    },
+    /// It cannot be read, and no migration applies: why.
+    Unreadable(String),
 }
 
 struct WorkflowEntry<W>(std::marker::PhantomData<fn() -> W>);
@@ -199,6 +220,48 @@ impl<W: Workflow> ErasedWorkflow for WorkflowEntry<W> {
             ));
         }
         Ok(AnyState(Box::new(state)))
+    }
+
+    fn check_state(&self, step: &str, fingerprint: &str, json: &Value) -> StateCheck {
+        let reason = match self.decode_state(step, fingerprint, json) {
+            Ok(state) => return StateCheck::Current(state),
+            Err(reason) => reason,
+        };
+        let Some(migration) = W::migrations()
+            .into_iter()
+            .find(|m| m.applies_to(step, fingerprint))
+        else {
+            return StateCheck::Unreadable(reason);
+        };
+        let migrated = match migration.apply(json) {
+            Ok(s) => s,
+            Err(e) => {
+                return StateCheck::Unreadable(format!(
+                    "migration `{}` failed: {e}",
+                    migration.name()
+                ));
+            }
+        };
+        let name = W::state_name(&migrated);
+        let Some(known) = W::info().state(name) else {
+            return StateCheck::Unreadable(format!(
+                "migration `{}` made state `{name}`, which this code does not list",
+                migration.name()
+            ));
+        };
+        match serde_json::to_value(&migrated) {
+            Ok(json) => StateCheck::Migrated {
+                migration: migration.name().to_owned(),
+                step: name,
+                fingerprint: known.fingerprint,
+                json,
+                state: AnyState(Box::new(migrated)),
+            },
+            Err(e) => StateCheck::Unreadable(format!(
+                "the state made by migration `{}` does not encode: {e}",
+                migration.name()
+            )),
+        }
     }
 
     fn step(

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::context::WorkflowContext;
+use crate::migration::Migration;
 use crate::registry::Registry;
 
 /// A workflow compiled by `#[workflow]` into an explicit state machine.
@@ -49,6 +50,12 @@ pub trait Workflow: Sized + Send + Sync + 'static {
 
     /// Registers every activity the workflow calls, and their compensations.
     fn register_activities(registry: &mut Registry);
+
+    /// How states checkpointed by older code become states of this code
+    /// (`#[workflow(migrations = my_migrations)]`); none by default.
+    fn migrations() -> Vec<Migration<Self::State>> {
+        Vec::new()
+    }
 }
 
 /// A signal: a typed message sent into a running workflow from outside

@@ -31,6 +31,8 @@ pub(crate) struct Meta {
     pub(crate) docs: Vec<syn::Attribute>,
     /// The names passed to `ctx.patched(..)`.
     pub(crate) patches: Vec<String>,
+    /// The function returning the workflow's migrations, if any.
+    pub(crate) migrations: Option<syn::Path>,
 }
 
 pub(crate) struct Emitter<'a> {
@@ -230,6 +232,15 @@ impl<'a> Emitter<'a> {
         let info = graph::info_tokens(self, states);
         let activities = self.activity_paths();
         let children = self.child_types();
+        // The user's function, spanned on its path so that a wrong return
+        // type points there.
+        let migrations = self.meta.migrations.as_ref().map(|m| {
+            quote::quote_spanned! {syn::spanned::Spanned::span(m)=>
+                fn migrations() -> ::std::vec::Vec<#p::Migration<Self::State>> {
+                    #m()
+                }
+            }
+        });
         let aliases = self.aliases.iter().map(|(alias, path)| {
             let span = path
                 .clone()
@@ -287,6 +298,8 @@ impl<'a> Emitter<'a> {
                         #(registry.activity::<#activities>();)*
                         #(registry.workflow::<#children>();)*
                     }
+
+                    #migrations
 
                     #step
                 }

@@ -82,6 +82,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             state,
             docs,
             patches,
+            migrations: attrs.migrations.take(),
         },
     );
     let states = emitter.states();

@@ -23,6 +23,7 @@ fn states_of(item: TokenStream) -> Result<Vec<(String, Vec<String>)>, Vec<String
         state: syn::parse_quote!(WState),
         docs: Vec::new(),
         patches: Vec::new(),
+        migrations: None,
     };
     let em = Emitter::new(&sig, &cfg, &live, &errors, meta);
     let states = em.states();
@@ -230,6 +231,7 @@ fn the_graph_links_states_and_exits() {
         state: syn::parse_quote!(WState),
         docs: Vec::new(),
         patches: Vec::new(),
+        migrations: None,
     };
     let em = Emitter::new(&sig, &cfg, &live, &errors, meta);
     let states = em.states();

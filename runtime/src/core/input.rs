@@ -62,6 +62,18 @@ pub enum Input {
         /// Queue a task for the run on this queue.
         dispatch: Option<String>,
     },
+    /// A state checkpointed by older code was migrated to this code's
+    /// layout (see [`Migration`](crate::Migration)).
+    Migrated {
+        /// The new state's name.
+        step: String,
+        /// Its layout fingerprint.
+        fingerprint: String,
+        /// The new state, as JSON.
+        json: Value,
+        /// The migration's name, for the history.
+        migration: String,
+    },
     /// The run cannot go on: park it for an operator.
     Park {
         /// Why, for the operator.

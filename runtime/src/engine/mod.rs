@@ -28,7 +28,7 @@ use crate::clock::Clock;
 use crate::core::{self, Action, Capabilities, Decision, FollowUp, Input, RunRecord, Write};
 use crate::crash::{CrashPlan, CrashPoint};
 use crate::operator;
-use crate::registry::Registry;
+use crate::registry::{Registry, StateCheck};
 use crate::resources::Resources;
 use crate::store::{Lease, Store, StoreError, Task, Unreadable};
 
@@ -156,6 +156,9 @@ impl Engine {
         let known: Vec<&str> = self.registry.workflow_names().collect();
         let mut cached = None;
         let mut first = core::poisoned(deliveries, self.max_deliveries);
+        if first.is_none() {
+            first = Self::check_state(workflow.as_ref(), &record, &mut cached);
+        }
         loop {
             let input = match first.take() {
                 Some(input) => Some(input),
@@ -177,6 +180,42 @@ impl Engine {
             if !self.decide_and_apply(held, &mut record, input).await? {
                 return Ok(());
             }
+        }
+    }
+
+    /// Reads the state of a run just acquired with this code: as it is (kept
+    /// decoded for the first step), migrated from an older layout (the
+    /// migration is the first transition), or not at all (the run parks at
+    /// once, with why, rather than when it next steps).
+    fn check_state(
+        workflow: Option<&Arc<dyn crate::registry::ErasedWorkflow>>,
+        record: &RunRecord,
+        cached: &mut Option<crate::registry::AnyState>,
+    ) -> Option<Input> {
+        let workflow = workflow?;
+        let state = record.phase.state().filter(|_| record.phase.is_forward())?;
+        match workflow.check_state(&state.step, &state.fingerprint, &state.json) {
+            StateCheck::Current(decoded) => {
+                *cached = Some(decoded);
+                None
+            }
+            StateCheck::Migrated {
+                migration,
+                step,
+                fingerprint,
+                json,
+                state: decoded,
+            } => {
+                info!(workflow_id = %record.id, from = %state.step, to = step, %migration, "migrating a state of older code");
+                *cached = Some(decoded);
+                Some(Input::Migrated {
+                    step: step.to_owned(),
+                    fingerprint: fingerprint.to_owned(),
+                    json,
+                    migration,
+                })
+            }
+            StateCheck::Unreadable(reason) => Some(Input::Park { reason }),
         }
     }
 

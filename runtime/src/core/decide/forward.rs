@@ -338,3 +338,45 @@ pub(super) fn attempt_failed(
     next.last_error = Some(message);
     Ok(transition(next, event, vec![Effect::KeepLease]))
 }
+
+/// A state of older code migrated to this code's layout: the state is
+/// replaced (and the step named in the pending work or wait with it); the
+/// pending activity keeps its idempotency key.
+pub(super) fn migrated(
+    record: &RunRecord,
+    step: String,
+    fingerprint: String,
+    json: serde_json::Value,
+    migration: &str,
+    now_ms: u64,
+) -> Result<Decision, Refusal> {
+    let Some(from) = record.phase.state().filter(|_| record.phase.is_forward()) else {
+        return Err(impossible(record, "a migration"));
+    };
+    let event = format!(
+        "migrated state `{}` (layout {}) to `{step}` (layout {fingerprint}) with `{migration}`",
+        from.step, from.fingerprint
+    );
+    let mut next = record.clone();
+    next.seq += 1;
+    next.updated_at_ms = now_ms;
+    let snapshot = StateSnapshot::new(step.clone(), fingerprint, json);
+    match &mut next.phase {
+        Phase::Running { state, work } => {
+            *state = snapshot;
+            if let Work::Activity { step: s, .. } = work {
+                s.clone_from(&step);
+            }
+        }
+        Phase::Waiting { state, wait } => {
+            *state = snapshot;
+            match wait {
+                Wait::Timer { step: s, .. }
+                | Wait::Signal { step: s, .. }
+                | Wait::Child { step: s, .. } => s.clone_from(&step),
+            }
+        }
+        _ => return Err(impossible(record, "a migration")),
+    }
+    Ok(transition(next, event, vec![Effect::KeepLease]))
+}

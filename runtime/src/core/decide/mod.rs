@@ -9,7 +9,7 @@ mod unwind;
 
 use std::time::Duration;
 
-use forward::{attempt_failed, outcome_recorded, stepped};
+use forward::{attempt_failed, migrated, outcome_recorded, stepped};
 use messages::{remove_signal, request_stop, resume};
 use unwind::{compensated, compensation_gave_up, compensations_done, park, stopped, yielded};
 
@@ -63,6 +63,12 @@ pub fn decide(record: &RunRecord, input: Input, now_ms: u64) -> Result<Decision,
             wake_at_ms,
             dispatch,
         } => Ok(yielded(record, wake_at_ms, dispatch)),
+        Input::Migrated {
+            step,
+            fingerprint,
+            json,
+            migration,
+        } => migrated(record, step, fingerprint, json, &migration, now_ms),
         Input::Park { reason } => park(record, &reason, now_ms),
         Input::Resume { note } => resume(record, &note, now_ms),
         Input::RemoveSignal { nonce, note } => remove_signal(record, nonce, &note, now_ms),
