@@ -125,7 +125,7 @@ pub(crate) enum Command {
     /// workers (or, with --read-only, the read-only views) need, and what a
     /// crash or failover of Redis can lose. Exits with 1 when the user
     /// lacks a permission.
-    Check {
+    Doctor {
         /// Check the read-only user's permissions instead of the worker's.
         #[arg(long)]
         read_only: bool,

@@ -9,11 +9,11 @@
 //! steadfast resume order-42 --note "refund service fixed"
 //! steadfast signal order-45 cancel '{"reason":"customer asked"}'
 //! steadfast schedules pause weekly-report
-//! steadfast check                     # connection, permissions, what Redis can lose
+//! steadfast doctor                    # connection, permissions, what Redis can lose
 //! ```
 
 mod args;
-mod check;
+mod doctor;
 mod ops;
 mod render;
 

@@ -9,7 +9,7 @@ use steadfast_runtime::{
 };
 
 use crate::args::{Cli, Command, Connection, ScheduleAction};
-use crate::{check, render};
+use crate::{doctor, render};
 
 /// Why a command failed. No message shows a password: the store's errors
 /// print the URL with `***` in its place.
@@ -44,7 +44,7 @@ pub(crate) enum CliError {
     /// The signal payload is not JSON.
     #[error("the signal payload is not JSON: {0}")]
     Payload(serde_json::Error),
-    /// `steadfast check` found a problem (already printed).
+    /// `steadfast doctor` found a problem (already printed).
     #[error("{0}")]
     Check(String),
     /// The store failed.
@@ -83,7 +83,7 @@ fn reads_only(command: &Command) -> bool {
             | Command::Show { .. }
             | Command::History { .. }
             | Command::Schedules { action: None }
-            | Command::Check { .. }
+            | Command::Doctor { .. }
     )
 }
 
@@ -133,8 +133,8 @@ type KeyOf = dyn Fn(&str) -> String + Send + Sync;
 
 /// Runs the command; returns its output.
 pub(crate) async fn run(cli: Cli) -> Result<String, CliError> {
-    if let Command::Check { read_only } = cli.command {
-        return check::run(&cli.conn, read_only).await;
+    if let Command::Doctor { read_only } = cli.command {
+        return doctor::run(&cli.conn, read_only).await;
     }
     let access = if reads_only(&cli.command) {
         AccessCheck::ReadOnly
@@ -227,7 +227,7 @@ async fn execute(store: Arc<dyn Store>, key_of: &KeyOf, cli: Cli) -> Result<Stri
             }
         }
         Command::Schedules { action } => schedules(&client, action, as_json).await,
-        Command::Check { read_only } => check::run(&cli.conn, read_only).await,
+        Command::Doctor { read_only } => doctor::run(&cli.conn, read_only).await,
     }
 }
 

@@ -304,3 +304,129 @@ async fn operators_list_inspect_signal_and_repair_runs() {
 
     worker.shutdown().await.expect("stops");
 }
+
+/// A wrong password, a missing one, an unreachable server: each error says
+/// what it is and what to fix, and none shows the password, whether it came
+/// from `--redis-url` or `REDIS_URL`.
+#[test]
+fn connection_errors_say_what_to_fix_and_never_show_the_password() {
+    const PASSWORD: &str = "cli-Secr3t-0d9";
+    const WRONG: &str = "wrong-Secr3t-5e1";
+    let server = RedisServer::start();
+    let set = server.cli(&["CONFIG", "SET", "requirepass", PASSWORD]);
+    assert_eq!(set.trim(), "OK");
+    let port = server.port;
+    let hidden = |out: &Out| {
+        let all = format!("{}{}", out.stdout, out.stderr);
+        for secret in [PASSWORD, WRONG] {
+            assert!(!all.contains(secret), "a password shows:\n{all}");
+        }
+    };
+
+    let wrong = steadfast(&format!("redis://:{WRONG}@127.0.0.1:{port}/"), &["runs"]);
+    assert_eq!(wrong.code, 1, "{}", wrong.stderr);
+    assert!(
+        wrong.stderr.contains("refused to authenticate"),
+        "{}",
+        wrong.stderr
+    );
+    assert!(
+        wrong.stderr.contains("redis://:***@127.0.0.1:"),
+        "{}",
+        wrong.stderr
+    );
+    assert!(
+        !wrong.stderr.contains("Is the server running"),
+        "{}",
+        wrong.stderr
+    );
+    assert!(
+        wrong.stderr.contains("Check the user name and password"),
+        "{}",
+        wrong.stderr
+    );
+    hidden(&wrong);
+
+    // The same from the environment, for a command that writes.
+    let out = Command::new(env!("CARGO_BIN_EXE_steadfast"))
+        .args(["cancel", "o-1"])
+        .env(
+            "REDIS_URL",
+            format!("redis://default:{WRONG}@127.0.0.1:{port}/0"),
+        )
+        .output()
+        .expect("runs the steadfast binary");
+    let from_env = Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_eq!(from_env.code, 1, "{}", from_env.stderr);
+    assert!(
+        from_env
+            .stderr
+            .contains("refused to authenticate user `default`"),
+        "{}",
+        from_env.stderr
+    );
+    hidden(&from_env);
+
+    // No password at all.
+    let missing = steadfast(&format!("redis://127.0.0.1:{port}/"), &["show", "o-1"]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains("authentication failed"),
+        "{}",
+        missing.stderr
+    );
+    assert!(
+        !missing.stderr.contains("Is the server running"),
+        "{}",
+        missing.stderr
+    );
+
+    // The right one: the doctor reports the connection and what Redis can
+    // lose (this server keeps nothing).
+    let doctor = steadfast(
+        &format!("redis://:{PASSWORD}@127.0.0.1:{port}/"),
+        &["doctor"],
+    );
+    assert_eq!(doctor.code, 0, "{}", doctor.stderr);
+    assert!(
+        doctor.stdout.contains("topology     one server"),
+        "{}",
+        doctor.stdout
+    );
+    assert!(
+        doctor
+            .stdout
+            .contains("everything a worker needs is allowed"),
+        "{}",
+        doctor.stdout
+    );
+    assert!(
+        doctor
+            .stdout
+            .contains("warning: Redis can lose checkpoints"),
+        "{}",
+        doctor.stdout
+    );
+    hidden(&doctor);
+
+    // A server that is not there: that, and only that, asks whether it runs.
+    drop(server);
+    let away = steadfast(&format!("redis://:{PASSWORD}@127.0.0.1:{port}/"), &["runs"]);
+    assert_eq!(away.code, 1);
+    assert!(
+        away.stderr
+            .contains("cannot reach Redis at redis://:***@127.0.0.1:"),
+        "{}",
+        away.stderr
+    );
+    assert!(
+        away.stderr.contains("Is the server running?"),
+        "{}",
+        away.stderr
+    );
+    hidden(&away);
+}

@@ -1,4 +1,4 @@
-//! `steadfast check`: where the URL leads, whether its user may do what
+//! `steadfast doctor`: where the URL leads, whether its user may do what
 //! steadfast needs, and what a crash or failover of Redis can lose.
 
 use steadfast_runtime::redis_connection::{Access, Topology, check_access};
