@@ -36,8 +36,8 @@ pub use client::{
 pub use clock::{Clock, ManualClock, SystemClock, wall_clock_ms};
 pub use context::{ChildStart, ContinueAsNew, SignalWait, Sleep, WorkflowContext};
 pub use core::{
-    CompensationEntry, Ending, HistoryEntry, Interrupt, Outcome, ParkKind, Phase, RunRecord,
-    SignalEntry, StateSnapshot, Status, Wait, Work,
+    CompensationEntry, Ending, HistoryEntry, Interrupt, Limits, Outcome, ParkKind, Phase,
+    RunRecord, SignalEntry, StateSnapshot, Status, Wait, Work,
 };
 pub use crash::{CrashPlan, CrashPoint};
 pub use migration::Migration;

@@ -14,6 +14,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::activity::Activity;
 use crate::clock::{Clock, SystemClock};
+use crate::core::Limits;
 use crate::crash::CrashPlan;
 use crate::engine::{Engine, Halt};
 use crate::registry::Registry;
@@ -69,6 +70,7 @@ pub struct WorkerBuilder {
     clock: Arc<dyn Clock>,
     worker_id: Option<String>,
     crash_plan: Option<Arc<dyn CrashPlan>>,
+    limits: Limits,
 }
 
 impl WorkerBuilder {
@@ -155,6 +157,16 @@ impl WorkerBuilder {
         self
     }
 
+    /// How large a run's data may grow (default [`Limits::DEFAULT`]: 1 MiB
+    /// of state, 256 KiB of activity input, 1 MiB of result, ...). A
+    /// transition whose data is over a limit is not written: the run is
+    /// parked with its last good checkpoint and a reason naming the size
+    /// and the limit; raise the limit and resume it.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Makes the worker crash where `plan` says (crash tests).
     pub fn crash_plan(mut self, plan: impl CrashPlan) -> Self {
         self.crash_plan = Some(Arc::new(plan));
@@ -205,6 +217,7 @@ impl WorkerBuilder {
                 max_deliveries: self.max_deliveries,
                 crash_plan: self.crash_plan,
                 halt: Halt::default(),
+                limits: self.limits,
             }),
             queues,
             concurrency: self.concurrency,
@@ -276,6 +289,7 @@ impl Worker {
             clock: Arc::new(SystemClock),
             worker_id: None,
             crash_plan: None,
+            limits: Limits::DEFAULT,
         }
     }
 

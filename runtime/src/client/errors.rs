@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::core::{Refusal, Status};
+use crate::core::{Oversize, Refusal, Status};
 use crate::operator::Failure;
 use crate::schedule::ScheduleError;
 use crate::store::StoreError;
@@ -50,6 +50,11 @@ pub enum SendError {
         /// What is wrong.
         reason: String,
     },
+    /// The signal's payload is over the client's limit
+    /// ([`Limits::signal_payload_bytes`](crate::core::Limits)); nothing was
+    /// sent.
+    #[error("{0}; the signal was not sent")]
+    TooLarge(Oversize),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -165,6 +170,10 @@ pub enum ClientError {
     /// No run has this id.
     #[error("no run with id `{0}`")]
     NotFound(String),
+    /// The run's input or start state, or its signal bound, is over the
+    /// client's [`Limits`](crate::core::Limits); nothing was written.
+    #[error("{0}; the run was not started")]
+    TooLarge(Oversize),
     /// The input does not encode as JSON.
     #[error("the input of workflow `{workflow}` does not encode as JSON: {source}")]
     Encode {

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
 use crate::core::{
-    self, HistoryEntry, Input, Interrupt, RunRecord, SignalEntry, StateSnapshot, Status,
+    self, HistoryEntry, Input, Interrupt, Limits, Oversize, RunRecord, SignalEntry, StateSnapshot,
+    Status,
 };
 use crate::operator;
 use crate::schedule::{CronSchedule, MissedRuns, ScheduleSpec};
@@ -83,6 +84,7 @@ pub struct Client {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     signal_bound: usize,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for Client {
@@ -103,7 +105,18 @@ impl Client {
             store,
             clock: Arc::new(SystemClock),
             signal_bound: 100,
+            limits: Limits::DEFAULT,
         }
+    }
+
+    /// The limits starts and signals are checked against before they are
+    /// sent (default [`Limits::DEFAULT`]; give the workers the same). A
+    /// start whose input or start state is over a limit fails with
+    /// [`ClientError::TooLarge`], a signal whose payload is with
+    /// [`SendError::TooLarge`]; nothing is written.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Uses `clock` for creation timestamps, execution deadlines and
@@ -173,6 +186,9 @@ impl Client {
         record.deadline_ms = options
             .execution_timeout
             .map(|t| now.saturating_add(u64::try_from(t.as_millis()).unwrap_or(u64::MAX)));
+        self.limits
+            .check_start(&record)
+            .map_err(ClientError::TooLarge)?;
         match self.store.create(&core::create(record)).await? {
             Started::Created => {}
             Started::Existing(existing) => {
@@ -241,6 +257,9 @@ impl Client {
             sent_at_ms: now,
             nonce: nonce(),
         };
+        self.limits
+            .check_signal(&signal)
+            .map_err(SendError::TooLarge)?;
         let bound = u32::try_from(self.signal_bound).unwrap_or(u32::MAX);
         self.send(id, Input::SendSignal { signal, bound }).await
     }
@@ -319,6 +338,15 @@ impl Client {
             workflow: W::NAME,
             source,
         })?;
+        let size = crate::core::encoded_len(&input);
+        if size > self.limits.workflow_input_bytes {
+            return Err(ClientError::TooLarge(Oversize::new(
+                "the schedule's input",
+                size,
+                self.limits.workflow_input_bytes,
+                "workflow_input_bytes",
+            )));
+        }
         let spec = ScheduleSpec {
             id: options.id,
             workflow: W::NAME.to_owned(),

@@ -12,6 +12,8 @@
 //!   call the step function, read a child, or nothing).
 //! - [`decide`] turns a record and an [`Input`] into a [`Decision`]: the
 //!   next record, its history entry, and a list of named [`Effect`]s.
+//! - [`Limits`] bound the data a run holds and is sent: a decision over
+//!   them is not written, the run is parked with the size and the limit.
 //! - A [`Store`](crate::Store) applies a decision atomically under its
 //!   [`Guard`] (the lease's fence and a compare-and-set on `seq`) and holds
 //!   no policy of its own: the memory store and the Redis apply script
@@ -23,6 +25,7 @@
 mod decide;
 mod decision;
 mod input;
+mod limits;
 mod phase;
 mod plan;
 mod record;
@@ -32,6 +35,7 @@ mod tests;
 pub use decide::{create, decide, park_unreadable, wake_unreadable};
 pub use decision::{Decision, Effect, FollowUp, Guard, Notice, Refusal, RunIndex, Write};
 pub use input::{Cause, Command, Input, StepOutcome, Stop};
+pub use limits::{Limits, Oversize, SizeUnit, encoded_len};
 pub(crate) use phase::TIMED_OUT;
 pub use phase::{Ending, Outcome, ParkKind, Phase, StateSnapshot, Status, Wait, Work};
 pub use plan::{

@@ -51,6 +51,9 @@ pub(crate) struct Engine {
     pub(crate) max_deliveries: u32,
     pub(crate) crash_plan: Option<Arc<dyn CrashPlan>>,
     pub(crate) halt: Halt,
+    /// How large a run's data may grow: a decision over a limit parks the
+    /// run instead of being written.
+    pub(crate) limits: core::Limits,
 }
 
 /// Set when a simulated crash stops the worker.
@@ -271,17 +274,31 @@ impl Engine {
         input: Input,
     ) -> Result<bool, DriveError> {
         let now = self.clock.now_ms();
-        let decision = match core::decide(record, input, now) {
+        let park = |reason: String| {
+            core::decide(record, Input::Park { reason }, now).map_err(|r| {
+                StoreError::Backend(format!("run `{}` cannot be parked: {r}", record.id))
+            })
+        };
+        // Data over the limits is not written: the run parks with its last
+        // good checkpoint and a reason naming the size and the limit.
+        let input = match self.limits.check_input(record, &input) {
+            Ok(()) => input,
+            Err(over) => Input::Park {
+                reason: over.park_reason(),
+            },
+        };
+        let parking = matches!(input, Input::Park { .. });
+        let mut decision = match core::decide(record, input, now) {
             Ok(d) => d,
             Err(refusal) => {
                 // The record and the worker disagree (a bug, or a record
                 // changed under the worker): stop for an operator.
-                let reason = format!("the worker could not go on: {refusal}");
-                core::decide(record, Input::Park { reason }, now).map_err(|r| {
-                    StoreError::Backend(format!("run `{}` cannot be parked: {r}", record.id))
-                })?
+                park(format!("the worker could not go on: {refusal}"))?
             }
         };
+        if !parking && let Err(over) = self.limits.check_decision(&decision) {
+            decision = park(over.park_reason())?;
+        }
         let transition = decision.history.as_ref().map(|h| h.seq);
         if let Some(seq) = transition {
             self.crash_point(&record.id, seq, CrashPoint::BeforeCommit)?;
@@ -300,6 +317,14 @@ impl Engine {
                         held.proof.extended(sent, self.lease_for);
                     }
                     break a;
+                }
+                // The store's own cap, past the limits (they were raised
+                // above it): parked the same way, nothing of it written.
+                Err(e @ StoreError::TooLarge { .. }) if !parking && !decision_parks(&decision) => {
+                    warn!(workflow_id = %record.id, error = %e, "the store refused a decision as too large; parking the run");
+                    decision = park(format!(
+                        "{e} (raise RedisStoreBuilder::max_decision_bytes, then resume the run)"
+                    ))?;
                 }
                 Err(e) if e.is_transient() && tokio::time::Instant::now() + delay < give_up => {
                     warn!(workflow_id = %record.id, error = %e, "applying a decision failed; retrying");
@@ -360,6 +385,14 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// Whether a decision parks the run (never refused for its size: it writes
+/// the last good checkpoint again).
+fn decision_parks(decision: &Decision) -> bool {
+    decision
+        .record()
+        .is_some_and(|r| r.status().needs_attention())
 }
 
 /// Runs the closure, turning a panic into a park reason.
