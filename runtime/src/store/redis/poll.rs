@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 use tracing::{debug, warn};
 
 use super::connection::BlockingConnection;
-use super::reply::{stream_entries, text, values};
+use super::reply::{stream_entries, text, unexpected, values};
 use super::{GROUP, RedisStore};
 use crate::store::{StoreError, Task};
 
@@ -373,11 +373,14 @@ impl RedisStore {
                 .map_err(|e| self.error(&e))?;
             for entry in values(reply) {
                 let parts: Vec<String> = values(entry).into_iter().map(text).collect();
-                if let [receipt, id, deliveries] = parts.as_slice() {
-                    let mut task = Task::new(id.clone(), queue.clone(), receipt.clone());
-                    task.deliveries = deliveries.parse().unwrap_or(1);
-                    out.push(task);
-                }
+                let [receipt, id, deliveries] = parts.as_slice() else {
+                    return Err(unexpected("reclaim", Some(&parts.join(" "))));
+                };
+                let mut task = Task::new(id.clone(), queue.clone(), receipt.clone());
+                task.deliveries = deliveries
+                    .parse()
+                    .map_err(|_| unexpected("reclaim", Some(deliveries)))?;
+                out.push(task);
             }
         }
         if !out.is_empty() {

@@ -66,16 +66,20 @@ impl RedisStore {
                 let mut parts = values(answer).into_iter();
                 answers[i] = Some(match parts.next().map(text).as_deref() {
                     Some("held") => {
-                        let fence: u64 = parts
-                            .next()
-                            .map(text)
-                            .and_then(|f| f.parse().ok())
-                            .unwrap_or(0);
-                        let fields = pairs(parts.next().unwrap_or(Value::Nil));
-                        let signals: Vec<String> = values(parts.next().unwrap_or(Value::Nil))
-                            .into_iter()
-                            .map(text)
-                            .collect();
+                        // A fence that does not read would fence nothing:
+                        // refuse the answer rather than guess one.
+                        let raw = parts.next().map(text).unwrap_or_default();
+                        let fence: u64 = raw
+                            .parse()
+                            .map_err(|_| unexpected("acquire (fence)", Some(&raw)))?;
+                        let (Some(fields), Some(signals)) = (parts.next(), parts.next()) else {
+                            return Err(unexpected(
+                                "acquire",
+                                Some("a held run without its fields"),
+                            ));
+                        };
+                        let fields = pairs(fields);
+                        let signals: Vec<String> = values(signals).into_iter().map(text).collect();
                         let lease = Lease::new(
                             task.workflow_id.clone(),
                             worker.to_owned(),
