@@ -214,7 +214,7 @@ async fn a_cluster_runs_single_slot_scripts_and_survives_a_master_kill() {
         .expect("WAIT before the kill");
     let kill = Instant::now();
     let (old, slot) = cluster.kill_master_of(&before);
-    let (value, failed) = bump_until_ok(&conn, 0, Duration::from_secs(30)).await;
+    let (value, failed) = bump_until_ok(&conn, 0, Duration::from_secs(60)).await;
     let recovered = kill.elapsed();
     let new = block_in_place(|| cluster.wait_failover(slot, old));
     assert_ne!(new, old);

@@ -184,13 +184,22 @@ pub async fn start_orders(
     expected
 }
 
+/// Waits until no run is active. A read that fails while Redis is away or
+/// failing over is tried again (a client sees `Unavailable` meanwhile).
 pub async fn wait_all_settled(store: &RedisStore, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     loop {
-        let active = store
+        let active = match store
             .list_runs(steadfast::RunList::Active, usize::MAX)
             .await
-            .expect("lists active runs");
+        {
+            Ok(active) => active,
+            Err(e) if e.is_transient() && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            Err(e) => panic!("lists active runs: {e}"),
+        };
         if active.is_empty() {
             return;
         }

@@ -11,8 +11,10 @@ use super::redis_proc::{RedisProcess, private_dir, require, wait_until};
 use super::redis_server::free_port;
 use super::redis_tls::TestCerts;
 
-/// How long a node may be unreachable before it is failed over (ms).
-pub const NODE_TIMEOUT_MS: u64 = 1000;
+/// How long a node may be unreachable before it is failed over (ms): short,
+/// so a failover takes a few seconds, but not so short that a node starved
+/// of CPU on a loaded 2-core machine is failed over by mistake.
+pub const NODE_TIMEOUT_MS: u64 = 2000;
 
 /// The cluster's nodes, killed and removed when dropped.
 pub struct RedisCluster {
@@ -25,9 +27,12 @@ pub struct RedisCluster {
 /// One line of `CLUSTER NODES`.
 #[derive(Debug, Clone)]
 pub struct NodeLine {
+    pub id: String,
     pub port: u16,
     pub master: bool,
     pub failed: bool,
+    /// The id of its master, for a replica.
+    pub master_id: Option<String>,
     pub slots: Vec<(u16, u16)>,
 }
 
@@ -166,6 +171,20 @@ impl RedisCluster {
         parse_nodes(&n.cli(&["CLUSTER", "NODES"]))
     }
 
+    /// Runs `redis-cli -c` (following redirections) against a running
+    /// node; returns its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let n = self.running().next().expect("a running node");
+        let out = Command::new("redis-cli")
+            .arg("-c")
+            .arg("-p")
+            .arg(n.port.to_string())
+            .args(args)
+            .output()
+            .expect("runs redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// The slot of `key`.
     pub fn slot_of(&self, key: &str) -> u16 {
         let n = self.running().next().expect("a running node");
@@ -185,6 +204,28 @@ impl RedisCluster {
             .map(|l| l.port)
     }
 
+    /// The port of a replica of the master on `master_port`, in sync.
+    pub fn replica_of(&self, master_port: u16) -> Option<u16> {
+        let layout = self.layout();
+        let id = layout.iter().find(|l| l.port == master_port)?.id.clone();
+        layout
+            .iter()
+            .find(|l| !l.failed && l.master_id.as_deref() == Some(id.as_str()))
+            .map(|l| l.port)
+    }
+
+    /// The node process on `port`.
+    pub fn node(&self, port: u16) -> Option<&RedisProcess> {
+        self.nodes.iter().find(|n| n.port == port)
+    }
+
+    /// Kills (SIGKILL) the node on `port`.
+    pub fn kill_node(&mut self, port: u16) {
+        if let Some(n) = self.nodes.iter_mut().find(|n| n.port == port) {
+            n.kill();
+        }
+    }
+
     /// Kills (SIGKILL) the master serving `key`'s slot; returns its port
     /// and the slot. See [`RedisCluster::wait_failover`].
     pub fn kill_master_of(&mut self, key: &str) -> (u16, u16) {
@@ -202,7 +243,7 @@ impl RedisCluster {
         let mut new = 0;
         wait_until(
             "a replica promoted in place of the killed master",
-            Duration::from_secs(30),
+            Duration::from_secs(60),
             || match self.master_of(slot) {
                 Some(p) if p != old => {
                     new = p;
@@ -213,7 +254,7 @@ impl RedisCluster {
         );
         wait_until(
             "cluster_state:ok after the failover",
-            Duration::from_secs(30),
+            Duration::from_secs(60),
             || {
                 for n in self.running() {
                     let info = n.cli(&["CLUSTER", "INFO"]);
@@ -255,6 +296,11 @@ pub fn parse_nodes(text: &str) -> Vec<NodeLine> {
                 })
                 .collect();
             Some(NodeLine {
+                id: (*fields.first()?).to_owned(),
+                master_id: fields
+                    .get(3)
+                    .filter(|m| **m != "-")
+                    .map(|m| (*m).to_owned()),
                 port,
                 master: flags.split(',').any(|f| f == "master"),
                 failed: flags.split(',').any(|f| f == "fail" || f == "fail?"),

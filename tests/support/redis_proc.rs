@@ -94,6 +94,19 @@ impl RedisProcess {
         }
     }
 
+    /// Sends it a signal with `kill` (`STOP`, `CONT`, ...).
+    pub fn signal(&self, signal: &str) {
+        let Some(pid) = self.pid() else {
+            panic!("node {} is not running", self.port)
+        };
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("runs kill");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
     /// Runs `redis-cli` against it and returns its output (`--raw`).
     pub fn cli(&self, args: &[&str]) -> String {
         let mut cmd = Command::new("redis-cli");

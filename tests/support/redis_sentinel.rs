@@ -9,8 +9,10 @@ use super::redis_proc::{RedisProcess, private_dir, require, wait_until};
 /// The name the Sentinels monitor the master under.
 pub const MASTER_NAME: &str = "steadfast-test";
 
-/// How long the master may be silent before the Sentinels fail it over.
-pub const DOWN_AFTER_MS: u64 = 500;
+/// How long the master may be silent before the Sentinels fail it over:
+/// short, but not so short that a master starved of CPU on a loaded 2-core
+/// machine is failed over by mistake.
+pub const DOWN_AFTER_MS: u64 = 1000;
 
 pub struct RedisSentinels {
     pub master: RedisProcess,
@@ -130,7 +132,7 @@ impl RedisSentinels {
         let replica = self.replica.port;
         wait_until(
             "the Sentinels to promote the replica",
-            Duration::from_secs(30),
+            Duration::from_secs(60),
             || {
                 let ports = self.master_ports();
                 if ports.iter().any(|p| *p != Some(replica)) {

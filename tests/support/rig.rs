@@ -48,6 +48,12 @@ impl Rig {
         Self::on(Arc::new(store.clone()), Some((server, store)))
     }
 
+    /// A rig on a Redis store of any topology (a cluster, TLS) that the
+    /// caller owns the servers of.
+    pub fn on_redis_store(store: RedisStore) -> Self {
+        Self::on(Arc::new(store), None)
+    }
+
     fn on(store: Arc<dyn Store>, redis: Option<(RedisServer, RedisStore)>) -> Self {
         let clock = ManualClock::new();
         Rig {
