@@ -309,7 +309,7 @@ impl RedisStore {
                 max: self.inner.max_decision_bytes,
             });
         }
-        let mut conn = self.counted();
+        let mut conn = self.commit_connection();
         let (raw, replicas): (Value, Option<u32>) = match self.inner.replica_ack {
             Some(ack) => invoke_and_wait(&mut conn, &invocation, ack)
                 .await

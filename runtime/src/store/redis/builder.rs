@@ -71,6 +71,7 @@ pub struct RedisStoreBuilder {
     ca_file: Option<PathBuf>,
     client_certificate: Option<(PathBuf, PathBuf)>,
     pub(super) replica_ack: Option<ReplicaAck>,
+    commit_connections: usize,
     pub(super) max_decision_bytes: usize,
 }
 
@@ -102,6 +103,7 @@ impl RedisStoreBuilder {
             ca_file: None,
             client_certificate: None,
             replica_ack: None,
+            commit_connections: 16,
             max_decision_bytes: DEFAULT_MAX_DECISION_BYTES,
         }
     }
@@ -205,9 +207,22 @@ impl RedisStoreBuilder {
     /// by workflow id). While fewer than `replicas` replicas are up, runs
     /// make no progress: this trades availability for durability.
     ///
+    /// `WAIT` holds its connection until it is answered, so commits that
+    /// wait go over connections of their own
+    /// ([`commit_connections`](Self::commit_connections) of them), not the
+    /// one polls and reads share.
+    ///
     /// The user needs `+wait`. `replicas` 0 turns it off.
     pub fn wait_for_replicas(mut self, replicas: u32, timeout: Duration) -> Self {
         self.replica_ack = (replicas > 0).then(|| ReplicaAck::new(replicas, timeout));
+        self
+    }
+
+    /// How many connections commits that wait for replicas are spread over
+    /// (default 16): as many commits can wait at once. Unused without
+    /// [`wait_for_replicas`](Self::wait_for_replicas).
+    pub fn commit_connections(mut self, connections: usize) -> Self {
+        self.commit_connections = connections.max(1);
         self
     }
 
@@ -266,6 +281,14 @@ impl RedisStoreBuilder {
         } else {
             None
         };
-        Ok(RedisStore::open(conn, &self, report))
+        // `WAIT` blocks the connection it is sent on until it is answered:
+        // commits that wait get connections of their own.
+        let mut commit_conns = Vec::new();
+        if self.replica_ack.is_some() {
+            for _ in 0..self.commit_connections {
+                commit_conns.push(RedisConnection::connect(&target, &options).await?);
+            }
+        }
+        Ok(RedisStore::open(conn, commit_conns, &self, report))
     }
 }

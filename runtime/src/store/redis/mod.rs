@@ -32,7 +32,7 @@ mod tasks;
 mod waiters;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -85,6 +85,10 @@ struct Inner {
     history_len: u64,
     retention: Duration,
     replica_ack: Option<ReplicaAck>,
+    /// Connections for commits that wait for replicas (empty otherwise),
+    /// taken in turn.
+    commit_conns: Vec<RedisConnection>,
+    next_commit_conn: AtomicUsize,
     max_decision_bytes: usize,
     /// Blocking reads of the task queues.
     polls: Polls,
@@ -129,6 +133,7 @@ impl RedisStore {
 
     fn open(
         conn: RedisConnection,
+        commit_conns: Vec<RedisConnection>,
         config: &RedisStoreBuilder,
         persistence: Option<PersistenceReport>,
     ) -> Self {
@@ -141,6 +146,8 @@ impl RedisStore {
                 history_len: config.history_len,
                 retention: config.retention,
                 replica_ack: config.replica_ack,
+                commit_conns,
+                next_commit_conn: AtomicUsize::new(0),
                 max_decision_bytes: config.max_decision_bytes,
                 polls: Polls::default(),
                 groups: Mutex::new(HashSet::new()),
@@ -184,6 +191,18 @@ impl RedisStore {
     fn counted(&self) -> RedisConnection {
         self.inner.round_trips.fetch_add(1, Ordering::Relaxed);
         self.inner.conn.clone()
+    }
+
+    /// A connection for a commit, counting one round trip: one of the
+    /// commit connections in turn when commits wait for replicas.
+    fn commit_connection(&self) -> RedisConnection {
+        let conns = &self.inner.commit_conns;
+        if conns.is_empty() {
+            return self.counted();
+        }
+        self.inner.round_trips.fetch_add(1, Ordering::Relaxed);
+        let i = self.inner.next_commit_conn.fetch_add(1, Ordering::Relaxed);
+        conns[i % conns.len()].clone()
     }
 
     /// The store's error for a failed Redis call: sorted by what to do

@@ -9,7 +9,10 @@
 //! one brings tasks; the others run to the end of their block in the
 //! background and leave what they read for the same worker's next poll.
 //! Those tasks are pending for this consumer in Redis, so they are kept,
-//! not dropped (dropped, they would wait for the reclaim time).
+//! not dropped (dropped, they would wait for the reclaim time); if no poll
+//! takes them soon (the worker stopped, or has no room), they are handed
+//! back: their idle time is set to the reclaim time, so that the next
+//! reclaim of any worker claims them.
 //!
 //! [`RedisConnection::blocking`]: super::connection::RedisConnection::blocking
 
@@ -69,6 +72,24 @@ impl Polls {
         let mut taken = Vec::new();
         c.tasks.retain(|t| {
             if taken.len() < max && queues.contains(&t.queue) {
+                taken.push(t.clone());
+                false
+            } else {
+                true
+            }
+        });
+        taken
+    }
+
+    /// The carried tasks of `worker` among `receipts`, taken.
+    fn take_receipts(&self, worker: &str, receipts: &[String]) -> Vec<Task> {
+        let mut carried = lock(&self.carried);
+        let Some(c) = carried.get_mut(worker) else {
+            return Vec::new();
+        };
+        let mut taken = Vec::new();
+        c.tasks.retain(|t| {
+            if receipts.contains(&t.receipt) {
                 taken.push(t.clone());
                 false
             } else {
@@ -225,7 +246,20 @@ impl RedisStore {
             let first = first.clone();
             tokio::spawn(async move {
                 let result = store.read(&worker, &group, count, Some(wait)).await;
+                let receipts: Vec<String> = match &result {
+                    Ok(tasks) => tasks.iter().map(|t| t.receipt.clone()).collect(),
+                    Err(_) => Vec::new(),
+                };
                 store.inner.polls.land(&worker, &first, result);
+                if receipts.is_empty() {
+                    return;
+                }
+                // Tasks no poll took by then go back to the queue.
+                tokio::time::sleep((wait * 2).max(MIN_BLOCK)).await;
+                let left = store.inner.polls.take_receipts(&worker, &receipts);
+                if !left.is_empty() {
+                    store.hand_back(&worker, &left).await;
+                }
             });
         }
         // The reads end by themselves a little after `wait`; this bounds
@@ -335,6 +369,34 @@ impl RedisStore {
             }
         }
         Ok(out)
+    }
+
+    /// Hands tasks delivered to `worker` back: their idle time becomes the
+    /// reclaim time, so the next reclaim of any worker claims them.
+    async fn hand_back(&self, worker: &str, tasks: &[Task]) {
+        let idle = u64::try_from(self.inner.reclaim_after.as_millis()).unwrap_or(u64::MAX);
+        for task in tasks {
+            let stream = self.inner.keys.tasks_of(&task.workflow_id, &task.queue);
+            let handed: Result<Value, RedisError> = redis::cmd("XCLAIM")
+                .arg(&stream)
+                .arg(GROUP)
+                .arg(worker)
+                .arg(0)
+                .arg(&task.receipt)
+                .arg("IDLE")
+                .arg(idle)
+                .arg("JUSTID")
+                .query_async(&mut self.counted())
+                .await;
+            match handed {
+                Ok(_) => debug!(run = %task.workflow_id, "handed a task no poll took back"),
+                Err(e) => debug!(
+                    run = %task.workflow_id,
+                    error = %self.error(&e),
+                    "cannot hand a task back; it is reclaimed after the reclaim time"
+                ),
+            }
+        }
     }
 
     /// Claims tasks abandoned by dead or stalled workers, at most every
