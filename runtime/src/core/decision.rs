@@ -154,6 +154,9 @@ pub enum Effect {
         index: RunIndex,
         /// Its score there, milliseconds since the Unix epoch.
         score_ms: u64,
+        /// The index it was listed in; `None` when not known (it is then
+        /// removed from every other).
+        from: Option<RunIndex>,
     },
     /// Delete the run's record and history once the store's retention time
     /// has passed.

@@ -126,7 +126,8 @@ pub(super) fn stepped(
     now_ms: u64,
 ) -> Result<Decision, Refusal> {
     let (_, mut event) = resumed_by(record, &cause)?;
-    let mut next = next_of(record, now_ms);
+    // Every outcome of a step replaces the phase (and the queries).
+    let mut next = next_of_new_phase(record, now_ms);
     next.queries = queries;
     next.compensations.extend(owed(record, &cause));
     let mut consumed = Vec::new();

@@ -40,6 +40,7 @@ pub(super) fn resume(record: &RunRecord, note: &str, now_ms: u64) -> Result<Deci
         Effect::Index {
             index: RunIndex::Active,
             score_ms: record.created_at_ms,
+            from: Some(RunIndex::Attention),
         },
         Effect::Publish {
             notice: Notice::Resumed,

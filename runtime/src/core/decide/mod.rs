@@ -7,6 +7,7 @@ mod forward;
 mod messages;
 mod unwind;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use forward::{attempt_failed, migrated, outcome_recorded, stepped};
@@ -108,9 +109,11 @@ pub fn create(record: RunRecord) -> Decision {
         Effect::Dispatch {
             queue: record.queue.clone(),
         },
+        // An earlier run of this id may still be listed as settled.
         Effect::Index {
             index: RunIndex::Active,
             score_ms: record.created_at_ms,
+            from: None,
         },
     ];
     Decision {
@@ -154,6 +157,7 @@ pub fn park_unreadable(
             Effect::Index {
                 index: RunIndex::Attention,
                 score_ms: now_ms,
+                from: None,
             },
             Effect::Publish {
                 notice: Notice::Settled,
@@ -184,6 +188,35 @@ fn next_of(record: &RunRecord, now_ms: u64) -> RunRecord {
     next.attempts = 0;
     next.last_error = None;
     next
+}
+
+/// Like [`next_of`], for a transition that replaces the phase: the old
+/// phase (with its state, which can be large) is not copied. The phase
+/// is a placeholder the caller overwrites.
+fn next_of_new_phase(record: &RunRecord, now_ms: u64) -> RunRecord {
+    RunRecord {
+        id: record.id.clone(),
+        workflow: record.workflow.clone(),
+        queue: record.queue.clone(),
+        seq: record.seq + 1,
+        phase: Phase::Settled {
+            outcome: Outcome::TimedOut,
+        },
+        compensations: record.compensations.clone(),
+        input: record.input.clone(),
+        attempts: 0,
+        last_error: None,
+        interrupt: record.interrupt.clone(),
+        deadline_ms: record.deadline_ms,
+        signal_bound: record.signal_bound,
+        queries: BTreeMap::new(),
+        patches: record.patches.clone(),
+        parent: record.parent.clone(),
+        generation: record.generation,
+        signals: record.signals.clone(),
+        created_at_ms: record.created_at_ms,
+        updated_at_ms: now_ms,
+    }
 }
 
 fn impossible(record: &RunRecord, input: &'static str) -> Refusal {
@@ -258,6 +291,7 @@ fn settle(record: &RunRecord, mut next: RunRecord, outcome: Outcome, event: Stri
         Effect::Index {
             index: RunIndex::Done,
             score_ms: now_ms,
+            from: Some(RunIndex::of(record.status())),
         },
         Effect::Expire,
         Effect::Publish {
@@ -299,6 +333,7 @@ fn park_next(
         Effect::Index {
             index: RunIndex::Attention,
             score_ms: now_ms,
+            from: Some(RunIndex::of(record.status())),
         },
         Effect::Publish {
             notice: Notice::Settled,

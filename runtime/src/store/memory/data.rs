@@ -282,7 +282,9 @@ impl Inner {
                         }
                     }
                 }
-                Effect::Index { index, score_ms } => {
+                Effect::Index {
+                    index, score_ms, ..
+                } => {
                     self.indexes.insert(id.to_owned(), (*index, *score_ms));
                 }
                 Effect::Publish { .. } => wakes.settled = true,

@@ -98,6 +98,8 @@ enum LuaEffect<'a> {
     Index {
         index: &'static str,
         score: u64,
+        /// The index it leaves (`None`: every other).
+        from: Option<&'static str>,
     },
     Expire,
     Publish {
@@ -247,9 +249,14 @@ impl RedisStore {
                     LuaEffect::ClearInterrupt { kind, reason }
                 }
                 Effect::TrimHistory => LuaEffect::TrimHistory,
-                Effect::Index { index, score_ms } => LuaEffect::Index {
+                Effect::Index {
+                    index,
+                    score_ms,
+                    from,
+                } => LuaEffect::Index {
                     index: index_name(*index),
                     score: *score_ms,
+                    from: from.filter(|f| f != index).map(index_name),
                 },
                 Effect::Expire => LuaEffect::Expire,
                 Effect::Publish { notice } => LuaEffect::Publish {

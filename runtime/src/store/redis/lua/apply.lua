@@ -22,6 +22,9 @@ local d = cjson.decode(ARGV[1])
 local run = KEYS[1]
 local g = d.guard
 local function reply(t) return cjson.encode(t) end
+-- The stop request stored, read with the guard and kept up to date by the
+-- effects below, for the reply.
+local interrupt = false
 
 -- The last line of defence against data that outgrew every limit: a
 -- decision larger than the store's maximum is refused before any write.
@@ -37,7 +40,8 @@ if g.kind == 'absent' then
     return reply({outcome = 'exists', fields = redis.call('HGETALL', run)})
   end
 else
-  local cur = redis.call('HMGET', run, 'fence', 'lease_owner', 'seq', 'lease_until')
+  local cur = redis.call('HMGET', run, 'fence', 'lease_owner', 'seq', 'lease_until', 'interrupt')
+  interrupt = cur[5]
   if not cur[3] and redis.call('EXISTS', run) == 0 then
     return reply({outcome = 'missing'})
   end
@@ -117,8 +121,19 @@ end
 if #d.delete > 0 then
   redis.call('HDEL', run, unpack(d.delete))
 end
+-- A creation drops what an earlier run of the id left: one DEL for both.
+local signals_dropped = false
 if trim then
-  redis.call('DEL', KEYS[2])
+  for _, e in ipairs(d.effects) do
+    if e.op == 'drop_signals' then
+      signals_dropped = true
+    end
+  end
+  if signals_dropped then
+    redis.call('DEL', KEYS[2], KEYS[3])
+  else
+    redis.call('DEL', KEYS[2])
+  end
 end
 if type(d.history) == 'table' then
   local h = d.history
@@ -156,24 +171,30 @@ for _, e in ipairs(d.effects) do
   elseif op == 'clear_timer' then
     redis.call('ZREM', KEYS[4], e.member)
   elseif op == 'drop_signals' then
-    redis.call('DEL', KEYS[3])
+    if not signals_dropped then
+      redis.call('DEL', KEYS[3])
+    end
   elseif op == 'set_interrupt' then
     redis.call('HSET', run, 'interrupt', e.value)
+    interrupt = e.value
   elseif op == 'clear_interrupt' then
-    local stored = redis.call('HGET', run, 'interrupt')
-    if stored then
-      local ok, i = pcall(cjson.decode, stored)
+    if interrupt then
+      local ok, i = pcall(cjson.decode, interrupt)
       if ok and type(i) == 'table' and i.kind == e.kind and i.reason == e.reason then
         redis.call('HDEL', run, 'interrupt')
+        interrupt = false
       end
     end
   elseif op == 'index' then
     decided_at = e.score
-    for name, key in pairs(indexes) do
-      if name == e.index then
-        redis.call('ZADD', key, e.score, d.id)
-      else
-        redis.call('ZREM', key, d.id)
+    redis.call('ZADD', indexes[e.index], e.score, d.id)
+    if type(e.from) == 'string' then
+      redis.call('ZREM', indexes[e.from], d.id)
+    else
+      for name, key in pairs(indexes) do
+        if name ~= e.index then
+          redis.call('ZREM', key, d.id)
+        end
       end
     end
   elseif op == 'expire' then
@@ -191,6 +212,6 @@ end
 
 return reply({
   outcome = 'applied',
-  interrupt = redis.call('HGET', run, 'interrupt') or '',
+  interrupt = interrupt or '',
   signal = buffered or '',
 })
