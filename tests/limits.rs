@@ -80,6 +80,7 @@ async fn a_state_over_the_limit_parks_the_run_and_keeps_its_last_checkpoint(mut 
         .wait_for("h-1", "parked", |r| r.status() == Status::Parked)
         .await;
     let reason = parked.reason().unwrap_or_default();
+    println!("parked: {reason}");
     assert!(
         reason.starts_with("the state of step `chunk#0` is 2.0 MiB (")
             && reason.contains("over the limit of 1.0 MiB (Limits::state_bytes)")

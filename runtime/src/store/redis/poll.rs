@@ -33,6 +33,10 @@ use crate::store::{StoreError, Task};
 /// polls with slightly different waits share connections.
 const MIN_BLOCK: Duration = Duration::from_secs(1);
 
+/// A read that ends empty is started again only if at least this much of
+/// the poll's wait is left.
+const MIN_REARM: Duration = Duration::from_millis(5);
+
 /// A stream and the task queue it holds.
 type Stream = (String, String);
 
@@ -220,7 +224,9 @@ impl RedisStore {
 
     /// Blocks on every group at once (each in a task of its own, unless a
     /// read of an earlier poll still waits there); returns as soon as one
-    /// brings tasks, when every read has ended empty, or after `wait`.
+    /// brings tasks, or after `wait`. A read that ends empty before then is
+    /// started again for the time left, so no shard goes unwatched while
+    /// the poll waits.
     async fn read_blocking(
         &self,
         worker: &str,
@@ -230,42 +236,16 @@ impl RedisStore {
         wait: Duration,
     ) -> Result<Vec<Task>, StoreError> {
         let polls = &self.inner.polls;
+        let deadline = tokio::time::Instant::now() + wait;
         let mut landed = std::pin::pin!(polls.landed.notified());
-        landed.as_mut().enable();
-        for group in groups {
-            let Some((first, _)) = group.first() else {
-                continue;
-            };
-            let key = (worker.to_owned(), first.clone());
-            if !lock(&polls.in_flight).insert(key) {
-                continue;
-            }
-            let store = self.clone();
-            let group = group.clone();
-            let worker = worker.to_owned();
-            let first = first.clone();
-            tokio::spawn(async move {
-                let result = store.read(&worker, &group, count, Some(wait)).await;
-                let receipts: Vec<String> = match &result {
-                    Ok(tasks) => tasks.iter().map(|t| t.receipt.clone()).collect(),
-                    Err(_) => Vec::new(),
-                };
-                store.inner.polls.land(&worker, &first, result);
-                if receipts.is_empty() {
-                    return;
-                }
-                // Tasks no poll took by then go back to the queue.
-                tokio::time::sleep((wait * 2).max(MIN_BLOCK)).await;
-                let left = store.inner.polls.take_receipts(&worker, &receipts);
-                if !left.is_empty() {
-                    store.hand_back(&worker, &left).await;
-                }
-            });
-        }
-        // The reads end by themselves a little after `wait`; this bounds
-        // the poll should one hang.
-        let deadline = tokio::time::Instant::now() + wait + MIN_BLOCK;
         loop {
+            landed.as_mut().enable();
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left >= MIN_REARM {
+                for group in groups {
+                    self.spawn_read(worker, group, count, left);
+                }
+            }
             let tasks = polls.take_tasks(worker, queues, count);
             if !tasks.is_empty() {
                 return Ok(tasks);
@@ -273,16 +253,52 @@ impl RedisStore {
             if let Some(e) = polls.take_error(worker) {
                 return Err(e);
             }
-            if !polls.reads_in_flight(worker) {
+            if left < MIN_REARM && !polls.reads_in_flight(worker) {
                 return Ok(Vec::new());
             }
+            // The reads end by themselves at the deadline; the margin
+            // bounds the poll should one hang. Reads still in flight then
+            // leave what they bring for the next poll.
             tokio::select! {
                 _ = landed.as_mut() => {}
-                _ = tokio::time::sleep_until(deadline) => return Ok(Vec::new()),
+                _ = tokio::time::sleep_until(deadline + MIN_BLOCK) => return Ok(Vec::new()),
             }
             landed.set(polls.landed.notified());
-            landed.as_mut().enable();
         }
+    }
+
+    /// Starts a blocking read of `group` for `worker` in a task of its own,
+    /// unless one is in flight there. What it brings is carried for the
+    /// worker's polls; what no poll takes soon is handed back.
+    fn spawn_read(&self, worker: &str, group: &[Stream], count: usize, block: Duration) {
+        let Some((first, _)) = group.first() else {
+            return;
+        };
+        let polls = &self.inner.polls;
+        if !lock(&polls.in_flight).insert((worker.to_owned(), first.clone())) {
+            return;
+        }
+        let store = self.clone();
+        let group = group.to_vec();
+        let worker = worker.to_owned();
+        let first = first.clone();
+        tokio::spawn(async move {
+            let result = store.read(&worker, &group, count, Some(block)).await;
+            let receipts: Vec<String> = match &result {
+                Ok(tasks) => tasks.iter().map(|t| t.receipt.clone()).collect(),
+                Err(_) => Vec::new(),
+            };
+            store.inner.polls.land(&worker, &first, result);
+            if receipts.is_empty() {
+                return;
+            }
+            // Tasks no poll took by then go back to the queue.
+            tokio::time::sleep((block * 2).max(MIN_BLOCK)).await;
+            let left = store.inner.polls.take_receipts(&worker, &receipts);
+            if !left.is_empty() {
+                store.hand_back(&worker, &left).await;
+            }
+        });
     }
 
     /// One `XREADGROUP` of `streams` (one slot on a cluster): blocking for
