@@ -216,6 +216,47 @@ async fn workers_run_under_the_documented_user_and_stop_without_the_rights() {
         "{output}"
     );
 
+    // The read-only user of the `steadfast` command's views reads the runs,
+    // their histories and the schedules, and nothing more.
+    let reader_url = acl.url("steadfast-reader", support::redis_acl::READER_PASSWORD);
+    let reader = RedisStore::builder(reader_url.as_str())
+        .access_check(AccessCheck::ReadOnly)
+        .connect()
+        .await
+        .expect("the read-only user connects for reading");
+    let admin = steadfast::Store::admin(&reader).expect("an administration side");
+    let listed = admin
+        .list_runs(steadfast::RunList::Finished, 10)
+        .await
+        .expect("lists finished runs");
+    assert_eq!(listed.len(), 5, "{listed:?}");
+    let run = steadfast::Store::load(&reader, "g-0")
+        .await
+        .expect("reads a run")
+        .expect("it exists");
+    assert_eq!(run.status(), steadfast::Status::Completed);
+    assert!(
+        !steadfast::Store::history(&reader, "g-0")
+            .await
+            .expect("history")
+            .is_empty()
+    );
+    assert!(
+        steadfast::ScheduleStore::list_schedules(&reader)
+            .await
+            .expect("schedules")
+            .is_empty()
+    );
+    let refused = RedisStore::builder(reader_url.as_str())
+        .connect()
+        .await
+        .expect_err("the read-only user may not run a worker");
+    assert!(
+        refused.is_fatal() && refused.to_string().contains("steadfast-reader"),
+        "{refused}"
+    );
+    assert_no_secret(&refused.to_string(), &secrets);
+
     // A user without scripting is refused at connect, with what it lacks.
     let started = Instant::now();
     let mut noscript = WorkerProcess::start(
