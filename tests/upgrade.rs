@@ -332,3 +332,62 @@ async fn the_check_says_what_the_new_build_does_and_the_new_workers_do_it() {
     );
     new_worker.shutdown().await.expect("stops");
 }
+
+/// A run checkpointed by a release before layouts were traced carries the
+/// fingerprint of its types as spelled: this build still reads it (its
+/// data is decoded, so a run whose data does not fit parks), and the check
+/// says so. Another fingerprint parks.
+#[tokio::test]
+async fn runs_of_the_release_before_traced_layouts_still_resume() {
+    use support::lifecycle::{Item, collector};
+    let mut rig = support::rig::Rig::redis().await;
+    rig.spawn(support::lifecycle::register(rig.builder()));
+    for id in ["legacy", "alien"] {
+        rig.client.start::<collector>(id, 1).await.expect("starts");
+        rig.wait_for(id, "its signal wait", |r| r.wait().is_some())
+            .await;
+    }
+    rig.stop_workers().await;
+    let step = rig.describe("legacy").await.step().to_owned();
+    let info = collector::info().state(&step).expect("a known state");
+    {
+        let (server, store) = rig.redis_parts().expect("a Redis rig");
+        let legacy = info.legacy_fingerprint();
+        server.cli(&["HSET", &store.run_key("legacy"), "state_fp", &legacy]);
+        server.cli(&[
+            "HSET",
+            &store.run_key("alien"),
+            "state_fp",
+            "0000000000000000",
+        ]);
+    }
+    let mut registry = Registry::new();
+    registry.workflow::<collector>();
+    let report = check::check(&registry, rig.client.store().as_ref())
+        .await
+        .expect("checks");
+    assert_eq!(
+        (report.would_resume(), report.would_park()),
+        (1, 1),
+        "{report}"
+    );
+    rig.spawn(support::lifecycle::register(rig.builder()));
+    rig.client.signal("legacy", Item(1)).await.expect("sends");
+    assert_eq!(
+        rig.client
+            .handle::<collector>("legacy")
+            .result_within(Duration::from_secs(10))
+            .await
+            .expect("resumes"),
+        vec![1]
+    );
+    rig.client.signal("alien", Item(1)).await.expect("sends");
+    assert!(matches!(
+        rig.client
+            .handle::<collector>("alien")
+            .result_within(Duration::from_secs(10))
+            .await,
+        Err(RunError::Parked { .. })
+    ));
+    rig.stop().await;
+}

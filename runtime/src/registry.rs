@@ -203,7 +203,11 @@ impl<W: Workflow> ErasedWorkflow for WorkflowEntry<W> {
                 names.join(", ")
             ));
         };
-        if known.fingerprint != fingerprint {
+        // Runs checkpointed before layouts were traced carry the fingerprint
+        // of their types as spelled: accepted when the spelling still
+        // matches, since the data is decoded below and a run whose data
+        // does not fit still parks.
+        if known.fingerprint != fingerprint && known.legacy_fingerprint() != fingerprint {
             return Err(format!(
                 "state `{step}` was checkpointed with layout {fingerprint}, but this code's layout \
                  is {} (fields: {}); deploy the version that wrote it, or migrate the run",

@@ -414,6 +414,27 @@ pub struct StateInfo {
 }
 
 impl StateInfo {
+    /// The fingerprint releases before the traced layout wrote: a hash of
+    /// the state's name and its fields' names and types *as spelled*.
+    /// Checkpoints that carry it are still read (their data must decode).
+    pub fn legacy_fingerprint(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut feed = |s: &str| {
+            for b in s.as_bytes() {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+            h ^= 0xff;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        };
+        feed(self.name);
+        for (n, t) in self.fields {
+            feed(n);
+            feed(t);
+        }
+        format!("{h:016x}")
+    }
+
     /// Builds the facts; used by generated code.
     pub const fn new(
         name: &'static str,
@@ -427,5 +448,27 @@ impl StateInfo {
             fields,
             fingerprint,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_fingerprints_are_the_ones_earlier_releases_wrote() {
+        // From the order saga's expansion by the previous release.
+        let start = StateInfo::new("start", "start", &[("order_id", "String")], "new");
+        assert_eq!(start.legacy_fingerprint(), "bfd53f5b9105dfad");
+        let ship = StateInfo::new(
+            "ship#0",
+            "activity ship",
+            &[
+                ("payment", "<charge_card as Activity>::Output"),
+                ("reservation", "<reserve_inventory as Activity>::Output"),
+            ],
+            "new",
+        );
+        assert_eq!(ship.legacy_fingerprint(), "3c28fc1cf0175f3d");
     }
 }
