@@ -154,6 +154,33 @@ fn order_saga_checkpoints_to_redis() {
     );
 }
 
+/// `REDIS_URL` takes every arrangement of Redis: the example runs on a
+/// Redis Cluster and over TLS, and says what a crash of each can lose.
+#[test]
+fn order_saga_runs_on_a_cluster_and_over_tls() {
+    let cluster = support::redis_cluster::RedisCluster::start();
+    let (code, out, err) = run_plain(
+        "order_saga",
+        &["--order-id", "order-c"],
+        &[("REDIS_URL", &cluster.url())],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("final status: completed"), "{out}");
+    assert!(
+        out.contains("warning: Redis can lose checkpoints")
+            && out.contains("replication is asynchronous"),
+        "{out}"
+    );
+    let tls = support::redis_tls::RedisTls::start(false);
+    let (code, out, err) = run_plain(
+        "order_saga",
+        &["--order-id", "order-t"],
+        &[("REDIS_URL", &tls.url_with_ca(&tls.certs.ca))],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("final status: completed"), "{out}");
+}
+
 /// Without a Redis, the example says what to do and exits 2.
 #[test]
 fn order_saga_explains_an_unreachable_redis() {

@@ -5,8 +5,17 @@
 #![allow(missing_docs, unreachable_pub)]
 
 #[allow(dead_code)]
+#[path = "../../tests/support/redis_cluster.rs"]
+mod redis_cluster;
+#[allow(dead_code)]
+#[path = "../../tests/support/redis_proc.rs"]
+mod redis_proc;
+#[allow(dead_code)]
 #[path = "../../tests/support/redis_server.rs"]
 mod redis_server;
+#[allow(dead_code)]
+#[path = "../../tests/support/redis_tls.rs"]
+mod redis_tls;
 
 use std::process::Command;
 use std::sync::Arc;
@@ -429,4 +438,46 @@ fn connection_errors_say_what_to_fix_and_never_show_the_password() {
         away.stderr
     );
     hidden(&away);
+}
+
+/// The command takes every URL form: on a Redis Cluster it lists and shows
+/// the runs workers left there, and the doctor names the topology.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_works_on_a_cluster() {
+    let cluster = tokio::task::block_in_place(redis_cluster::RedisCluster::start);
+    let url = cluster.url();
+    let store = RedisStore::builder(url.as_str())
+        .check_persistence(false)
+        .connect()
+        .await
+        .expect("connects to the cluster");
+    let worker = Worker::builder(store.clone())
+        .register::<desk>()
+        .resource(Broken::default())
+        .poll_wait(Duration::from_millis(50))
+        .build()
+        .expect("builds")
+        .spawn();
+    let client = Client::new(store.clone());
+    client
+        .start::<desk>("c-1", ("c-1".to_owned(), true))
+        .await
+        .expect("starts");
+    waiting_for_go(&client, "c-1").await;
+    let url_for_cli = url.clone();
+    let (runs, shown, doctor) = tokio::task::block_in_place(move || {
+        (
+            ok(&url_for_cli, &["runs"]),
+            ok(&url_for_cli, &["show", "c-1"]),
+            ok(&url_for_cli, &["doctor"]),
+        )
+    });
+    assert!(runs.lines().any(|l| l.starts_with("c-1")), "{runs}");
+    assert!(shown.contains("waiting for signal go"), "{shown}");
+    assert!(
+        doctor.contains("topology     Redis Cluster, 6 reachable nodes"),
+        "{doctor}"
+    );
+    assert!(doctor.contains("replication is asynchronous"), "{doctor}");
+    worker.shutdown().await.expect("stops");
 }
