@@ -103,11 +103,87 @@ async fn the_store_conforms_and_every_lifecycle_scenario_passes_on_a_cluster() {
     assert!(report.passed.len() >= 19, "{:?}", report.passed);
     let scenarios = every_scenario_on(&cluster).await;
     assert!(scenarios >= 25, "{scenarios}");
+    tasks_a_worker_left_behind_are_handed_back(&cluster).await;
     println!(
         "cluster: {} conformance scenarios and {scenarios} lifecycle scenarios in {:?}",
         report.passed.len(),
         t0.elapsed()
     );
+}
+
+/// A run id in shard `shard` of `store`.
+fn id_in_shard(store: &RedisStore, shard: u32, tag: &str) -> String {
+    (0..1000)
+        .map(|i| format!("{tag}-{i}"))
+        .find(|id| store.run_key(id).contains(&format!("{{s{shard}}}")))
+        .expect("ids spread over the shards")
+}
+
+fn new_run(id: &str) -> steadfast::core::Decision {
+    let start = steadfast::StateSnapshot::new("start", "fp", serde_json::json!({"start": {}}));
+    let record =
+        steadfast::RunRecord::new_run(id, "wf", "handed", serde_json::json!(null), start, 0);
+    steadfast::core::create(record)
+}
+
+/// On a cluster a worker's blocking reads wait on every shard at once; a
+/// task one of them brings after the poll returned, for a worker that
+/// never polls again (it stopped), is handed back to the queue at once
+/// instead of waiting out the reclaim time (a minute here), and counts as
+/// its first delivery.
+async fn tasks_a_worker_left_behind_are_handed_back(cluster: &RedisCluster) {
+    let store = cluster_store(cluster, "handback:", Duration::from_secs(60)).await;
+    let queues = vec!["handed".to_owned()];
+    let (first, second) = (id_in_shard(&store, 0, "a"), id_in_shard(&store, 1, "b"));
+    let poller = store.clone();
+    let queues_for_poll = queues.clone();
+    let poll = tokio::spawn(async move {
+        poller
+            .poll("leaver", &queues_for_poll, 8, Duration::from_secs(3))
+            .await
+    });
+    // The poll's reads are in flight on every shard; one task ends it.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    store.create(&new_run(&first)).await.expect("creates");
+    let got = poll.await.expect("the poll ends").expect("polls");
+    assert_eq!(
+        got.iter()
+            .map(|t| t.workflow_id.as_str())
+            .collect::<Vec<_>>(),
+        [first.as_str()]
+    );
+    // The read of the other shard is still waiting (3 s): it brings this
+    // one, which no poll of `leaver` ever takes; it is handed back after
+    // twice its block.
+    store.create(&new_run(&second)).await.expect("creates");
+    let stream = store.task_key(&second, "handed");
+    let started = std::time::Instant::now();
+    loop {
+        let pending = cluster.cli(&["XPENDING", &stream, "steadfast", "-", "+", "10"]);
+        let idle: Vec<u64> = pending
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .filter(|n: &u64| *n >= 60_000)
+            .collect();
+        if !idle.is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "not handed back: {pending}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let other = cluster_store(cluster, "handback:", Duration::from_secs(60)).await;
+    let taken = other
+        .poll("taker", &queues, 8, Duration::from_millis(100))
+        .await
+        .expect("polls");
+    let task = taken
+        .iter()
+        .find(|t| t.workflow_id == second)
+        .unwrap_or_else(|| panic!("{second} in {taken:?}"));
+    assert_eq!(task.deliveries, 1, "{task:?}");
 }
 
 async fn sagas_complete_on(store: RedisStore) {

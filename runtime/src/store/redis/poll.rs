@@ -401,6 +401,11 @@ impl RedisStore {
                 .arg(&task.receipt)
                 .arg("IDLE")
                 .arg(idle)
+                // Not a delivery to a worker that died: the next claim
+                // counts as the same one, so a run is not taken for
+                // poisonous (`max_deliveries`) by hand-backs.
+                .arg("RETRYCOUNT")
+                .arg(task.deliveries.saturating_sub(1))
                 .arg("JUSTID")
                 .query_async(&mut self.counted())
                 .await;
