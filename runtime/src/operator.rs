@@ -5,7 +5,7 @@
 
 use tracing::debug;
 
-use crate::core::{self, Guard, Input, Refusal, decide};
+use crate::core::{self, Guard, Input, Refusal, Status, decide};
 use crate::store::{Applied, Store, StoreError};
 
 /// How often a message is decided again when the run keeps changing under
@@ -35,6 +35,20 @@ pub(crate) async fn send(
     input: Input,
     now_ms: u64,
 ) -> Result<Applied, Failure> {
+    send_for_status(store, id, input, now_ms)
+        .await
+        .map(|(applied, _)| applied)
+}
+
+/// [`send`], also returning the status the decision left the run in when
+/// it writes the record: read back afterwards, it could already be a
+/// worker's next one.
+pub(crate) async fn send_for_status(
+    store: &dyn Store,
+    id: &str,
+    input: Input,
+    now_ms: u64,
+) -> Result<(Applied, Option<Status>), Failure> {
     let mut last = None;
     for attempt in 0..ATTEMPTS {
         let record = match store.load(id).await {
@@ -49,7 +63,7 @@ pub(crate) async fn send(
         let decision = decide(&record, input.clone(), now_ms).map_err(Failure::Refused)?;
         let guard = Guard::Current { seq: record.seq };
         match store.apply(id, &guard, &decision).await {
-            Ok(applied) => return Ok(applied),
+            Ok(applied) => return Ok((applied, decision.record().map(|r| r.status()))),
             Err(StoreError::Stale { .. }) => {
                 // A worker committed meanwhile: look again, after a short,
                 // growing pause so a busy run lets us in.
