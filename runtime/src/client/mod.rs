@@ -263,15 +263,14 @@ impl Client {
         let input = Input::Resume {
             note: note.to_owned(),
         };
-        operator::send(self.store.as_ref(), id, input, self.clock.now_ms())
+        let (_, status) = operator::send(self.store.as_ref(), id, input, self.clock.now_ms())
             .await
             .map_err(|f| ResumeError::of(id, f))?;
-        let record = self
-            .store
-            .load(id)
-            .await?
-            .ok_or_else(|| ResumeError::NotFound(id.to_owned()))?;
-        Ok(record.status())
+        status.ok_or_else(|| {
+            ResumeError::Store(StoreError::Backend(
+                "a resume decided no new status".to_owned(),
+            ))
+        })
     }
 
     /// Removes a buffered signal from run `id` (one whose payload parks the
