@@ -5,7 +5,7 @@
 
 use tracing::debug;
 
-use crate::core::{self, Guard, Input, Refusal, Status, decide};
+use crate::core::{self, Guard, Input, Refusal, Status, Write, decide};
 use crate::store::{Applied, Store, StoreError};
 
 /// How often a message is decided again when the run keeps changing under
@@ -29,21 +29,16 @@ impl From<StoreError> for Failure {
 }
 
 /// Decides `input` on run `id` as it is now, and applies the decision.
+/// Returns what applying found, and the status the decision left the run
+/// in when it wrote the record.
+///
+/// A message that writes no record (a signal, a stop request, a wake-up)
+/// is applied on the run as it is then, refused only if it has ended
+/// meanwhile — a busy run committing every millisecond must not starve it.
+/// One that writes the record (a resume, a signal removal) is applied on
+/// top of the `seq` it was decided on, and decided again when a worker
+/// committed meanwhile.
 pub(crate) async fn send(
-    store: &dyn Store,
-    id: &str,
-    input: Input,
-    now_ms: u64,
-) -> Result<Applied, Failure> {
-    send_for_status(store, id, input, now_ms)
-        .await
-        .map(|(applied, _)| applied)
-}
-
-/// [`send`], also returning the status the decision left the run in when
-/// it writes the record: read back afterwards, it could already be a
-/// worker's next one.
-pub(crate) async fn send_for_status(
     store: &dyn Store,
     id: &str,
     input: Input,
@@ -61,9 +56,19 @@ pub(crate) async fn send_for_status(
             Err(e) => return Err(e.into()),
         };
         let decision = decide(&record, input.clone(), now_ms).map_err(Failure::Refused)?;
-        let guard = Guard::Current { seq: record.seq };
+        let guard = match decision.write {
+            Write::Nothing => Guard::Unended,
+            _ => Guard::Current { seq: record.seq },
+        };
+        let status = decision.record().map(|r| r.status());
         match store.apply(id, &guard, &decision).await {
-            Ok(applied) => return Ok((applied, decision.record().map(|r| r.status()))),
+            Ok(applied) => return Ok((applied, status)),
+            Err(StoreError::Ended { status, .. }) => {
+                return Err(Failure::Refused(Refusal::Settled {
+                    id: id.to_owned(),
+                    status,
+                }));
+            }
             Err(StoreError::Stale { .. }) => {
                 // A worker committed meanwhile: look again, after a short,
                 // growing pause so a busy run lets us in.

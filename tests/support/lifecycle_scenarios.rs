@@ -348,6 +348,31 @@ pub async fn cancel_compensates(mut rig: Rig) {
     rig.stop().await;
 }
 
+/// A run whose state no longer reads with this code is still cancelled:
+/// a stop needs no state, and its compensations run.
+pub async fn cancel_compensates_a_run_whose_state_does_not_read(mut rig: Rig) {
+    rig.spawn_worker();
+    let run = rig
+        .client
+        .start::<guarded>("g-bad", ("seat".to_owned(), 10))
+        .await
+        .expect("starts");
+    rig.wait_for("g-bad", "its signal wait", is_signal_wait)
+        .await;
+    rig.tamper_field(
+        "g-bad",
+        "state",
+        r#"{"signal_proceed#0":{"reservation":42}}"#,
+    );
+    run.cancel("give up").await.expect("cancel is accepted");
+    match run.result_within(RESULT_WAIT).await {
+        Err(RunError::Cancelled { reason }) => assert_eq!(reason, "give up"),
+        other => panic!("expected cancelled: {other:?}"),
+    }
+    assert_eq!(rig.journal.lines(), vec!["reserve seat", "undo r-seat"]);
+    rig.stop().await;
+}
+
 /// A cancel reaches a run inside a long activity: the activity is dropped,
 /// compensations run, and the run ends cancelled in well under the
 /// activity's time.
@@ -1008,6 +1033,7 @@ macro_rules! every_scenario {
             signal_errors_are_clear,
             queries_read_the_checkpoint,
             cancel_compensates,
+            cancel_compensates_a_run_whose_state_does_not_read,
             cancel_stops_a_running_activity,
             terminate_skips_compensations,
             execution_timeout_compensates,

@@ -21,13 +21,16 @@ pub struct Rig {
     pub journal: Journal,
     workers: Vec<WorkerHandle>,
     redis: Option<(RedisServer, RedisStore)>,
+    memory: Option<MemoryStore>,
 }
 
 impl Rig {
     /// A rig on the in-memory store.
     pub fn memory() -> Self {
         let store = MemoryStore::with_reclaim_after(Duration::from_millis(300));
-        Self::on(Arc::new(store), None)
+        let mut rig = Self::on(Arc::new(store.clone()), None);
+        rig.memory = Some(store);
+        rig
     }
 
     /// A rig on a fresh private redis-server.
@@ -63,6 +66,18 @@ impl Rig {
             journal: Journal::default(),
             workers: Vec::new(),
             redis,
+            memory: None,
+        }
+    }
+
+    /// Sets one field of a run's stored record by hand (`HSET` on Redis),
+    /// as an operator or a bug could.
+    pub fn tamper_field(&self, id: &str, field: &str, value: &str) {
+        if let Some((server, store)) = &self.redis {
+            server.cli(&["HSET", &store.run_key(id), field, value]);
+        }
+        if let Some(store) = &self.memory {
+            store.tamper_field(id, field, Some(value));
         }
     }
 

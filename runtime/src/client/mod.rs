@@ -282,21 +282,14 @@ impl Client {
         let input = Input::Resume {
             note: note.to_owned(),
         };
-        let (_, status) =
-            operator::send_for_status(self.store.as_ref(), id, input, self.clock.now_ms())
-                .await
-                .map_err(|f| ResumeError::of(id, f))?;
-        // The status the resume wrote: a worker may have moved the run on
-        // by the time it could be read back.
-        match status {
-            Some(status) => Ok(status),
-            None => Ok(self
-                .store
-                .load(id)
-                .await?
-                .ok_or_else(|| ResumeError::NotFound(id.to_owned()))?
-                .status()),
-        }
+        let (_, status) = operator::send(self.store.as_ref(), id, input, self.clock.now_ms())
+            .await
+            .map_err(|f| ResumeError::of(id, f))?;
+        status.ok_or_else(|| {
+            ResumeError::Store(StoreError::Backend(
+                "a resume decided no new status".to_owned(),
+            ))
+        })
     }
 
     /// Removes a buffered signal from run `id` (one whose payload parks the

@@ -73,11 +73,14 @@ pub enum Write {
     /// The whole record (its `interrupt` and `signals` excepted: they
     /// belong to senders and are changed only by effects).
     Record(Box<RunRecord>),
-    /// A record that does not read is parked: only its status, reason,
-    /// sequence number and update time are written; every other field is
-    /// left as it is, for an operator to repair.
-    ParkUnreadable {
-        /// Why it does not read.
+    /// A record that does not read gets a new status (parked, or
+    /// terminated by an operator): only its status, reason, sequence number
+    /// and update time are written; every other field is left as it is, for
+    /// an operator to repair.
+    Status {
+        /// The new status.
+        status: Status,
+        /// Why.
         reason: String,
         /// The sequence number to store (one past the last the store or its
         /// history shows).
@@ -101,6 +104,15 @@ pub enum Effect {
     Dispatch {
         /// The queue.
         queue: String,
+    },
+    /// Queue a task for the run on this queue if, as stored when the
+    /// decision is applied, the run waits for this signal (a sender's
+    /// decision does not hold the run, which may start waiting meanwhile).
+    WakeIfWaiting {
+        /// The queue.
+        queue: String,
+        /// The signal's name.
+        signal: String,
     },
     /// Wake the run at this time (replaces any earlier timer of the run).
     ArmTimer {
@@ -135,7 +147,10 @@ pub enum Effect {
     },
     /// Drop every buffered signal.
     DropSignals,
-    /// Record a stop request.
+    /// Drop the buffered signals whose stored entry does not read.
+    DropUnreadableSignals,
+    /// Record a stop request. A cancel does not replace a stored terminate
+    /// (the harder stop stands).
     SetInterrupt {
         /// The request.
         interrupt: Interrupt,
@@ -252,6 +267,11 @@ pub enum Guard {
     /// The run exists; nothing else is checked. Only for waking a run whose
     /// record does not read, so that a worker parks it.
     Exists,
+    /// The run exists and has not ended (completed, failed, cancelled,
+    /// terminated, timed out; a parked run has not), whoever holds it: for
+    /// messages that write no record (a signal, a stop request, a wake-up).
+    /// Refused with the status found.
+    Unended,
     /// The record is at `seq`, whoever holds it (a client's message). With
     /// an [`exclusive`](Decision::exclusive) decision, also: no worker holds
     /// a valid lease.

@@ -61,6 +61,9 @@ pub enum Input {
         wake_at_ms: Option<u64>,
         /// Queue a task for the run on this queue.
         dispatch: Option<String>,
+        /// The signal the run waits for: if one came meanwhile, the worker
+        /// keeps the run instead.
+        await_signal: Option<String>,
     },
     /// A state checkpointed by older code was migrated to this code's
     /// layout (see [`Migration`](crate::Migration)).

@@ -32,7 +32,7 @@ mod record;
 #[cfg(test)]
 mod tests;
 
-pub use decide::{create, decide, park_unreadable, wake_unreadable};
+pub use decide::{UNREADABLE_SIGNAL, create, decide, park_unreadable, wake_unreadable};
 pub use decision::{Decision, Effect, FollowUp, Guard, Notice, Refusal, RunIndex, Write};
 pub use input::{Cause, Command, Input, StepOutcome, Stop};
 pub use limits::{Limits, Oversize, SizeUnit, encoded_len};

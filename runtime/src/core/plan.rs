@@ -100,7 +100,30 @@ fn release_until(record: &RunRecord, at: Option<u64>) -> Action {
     Action::Decide(Input::Yield {
         wake_at_ms: before_deadline(record, at),
         dispatch: None,
+        await_signal: None,
     })
+}
+
+/// Gives the run up until what it waits for comes: its timer (capped at
+/// the execution deadline), a signal (if one came meanwhile the worker
+/// keeps the run), a child's recheck.
+fn release_while_waiting(record: &RunRecord, wait: &Wait, now_ms: u64) -> Action {
+    let (at, await_signal) = match wait {
+        Wait::Timer { until_ms, .. } => (Some(*until_ms), None),
+        Wait::Signal {
+            name, deadline_ms, ..
+        } => (*deadline_ms, Some(name.clone())),
+        Wait::Child { .. } => (Some(child_recheck(now_ms)), None),
+    };
+    Action::Decide(Input::Yield {
+        wake_at_ms: before_deadline(record, at),
+        dispatch: None,
+        await_signal,
+    })
+}
+
+fn child_recheck(now_ms: u64) -> u64 {
+    now_ms.saturating_add(u64::try_from(CHILD_RECHECK.as_millis()).unwrap_or(0))
 }
 
 /// What the worker does next with `record`, which it holds.
@@ -117,6 +140,7 @@ pub fn plan(record: &RunRecord, caps: &Capabilities<'_>, now_ms: u64) -> Action 
         Phase::Settled { .. } | Phase::Parked { .. } => Action::Decide(Input::Yield {
             wake_at_ms: None,
             dispatch: None,
+            await_signal: None,
         }),
         Phase::Compensating { .. } => match record.compensations.last() {
             Some(top) => Action::RunCompensation { entry: top.clone() },
@@ -142,10 +166,12 @@ pub fn plan(record: &RunRecord, caps: &Capabilities<'_>, now_ms: u64) -> Action 
                     key: key.clone(),
                 }
             } else {
-                // The activity runs on another queue's workers.
+                // The activity runs on another queue's workers; the run's
+                // execution deadline still wakes it here.
                 Action::Decide(Input::Yield {
-                    wake_at_ms: None,
+                    wake_at_ms: record.deadline_ms,
                     dispatch: Some(queue.clone().unwrap_or_default()),
+                    await_signal: None,
                 })
             }
         }
@@ -187,7 +213,7 @@ pub fn plan(record: &RunRecord, caps: &Capabilities<'_>, now_ms: u64) -> Action 
                         resume: Resume::Signal(None),
                     }
                 } else {
-                    release_until(record, *deadline_ms)
+                    release_while_waiting(record, wait, now_ms)
                 }
             }
             Wait::Child { id, .. } => Action::CheckChild { id: id.clone() },
@@ -195,15 +221,27 @@ pub fn plan(record: &RunRecord, caps: &Capabilities<'_>, now_ms: u64) -> Action 
     }
 }
 
-/// A run whose workflow this worker does not know: parked when it came
-/// from the workflow's own queue (the worker is misconfigured), released
-/// when it came from another queue (an activity queue's stale task), or
-/// when all it waits for is a timer not yet due.
+/// A run whose workflow this worker does not know: released, its waits
+/// re-armed, when nothing is due that needs the workflow (a timer not yet
+/// due, a signal not yet there, a child); released as well when the task
+/// came from another queue (an activity queue's stale task); parked when it
+/// came from the workflow's own queue and must step (the worker is
+/// misconfigured).
 fn not_here(record: &RunRecord, caps: &Capabilities<'_>, now_ms: u64) -> Action {
-    if let Some(Wait::Timer { until_ms, .. }) = record.wait()
-        && now_ms < *until_ms
-    {
-        return release_until(record, Some(*until_ms));
+    if let Some(wait) = record.wait() {
+        let due = match wait {
+            Wait::Timer { until_ms, .. } => now_ms >= *until_ms,
+            Wait::Signal {
+                name, deadline_ms, ..
+            } => {
+                record.signals.iter().any(|s| s.name == *name)
+                    || deadline_ms.is_some_and(|d| now_ms >= d)
+            }
+            Wait::Child { .. } => false,
+        };
+        if !due || caps.task_queue != record.queue {
+            return release_while_waiting(record, wait, now_ms);
+        }
     }
     if caps.task_queue == record.queue {
         Action::Decide(Input::Park {
@@ -217,6 +255,7 @@ fn not_here(record: &RunRecord, caps: &Capabilities<'_>, now_ms: u64) -> Action 
         Action::Decide(Input::Yield {
             wake_at_ms: None,
             dispatch: None,
+            await_signal: None,
         })
     }
 }
@@ -247,10 +286,10 @@ pub enum ChildCheck {
 /// What a parent waiting on a child does, given the child's record as read
 /// (`None`: no such run).
 pub fn child_settled(record: &RunRecord, child: Option<&RunRecord>, now_ms: u64) -> ChildCheck {
-    let recheck = now_ms.saturating_add(u64::try_from(CHILD_RECHECK.as_millis()).unwrap_or(0));
     let wait = Input::Yield {
-        wake_at_ms: before_deadline(record, Some(recheck)),
+        wake_at_ms: before_deadline(record, Some(child_recheck(now_ms))),
         dispatch: None,
+        await_signal: None,
     };
     let Some(Wait::Child {
         workflow,

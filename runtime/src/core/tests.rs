@@ -252,9 +252,9 @@ fn parked_runs_take_signals_can_lose_one_and_can_be_terminated_but_not_cancelled
 fn an_unreadable_record_parks_one_past_the_last_seq_it_shows() {
     let d = park_unreadable("field `seq` is `x`", None, Some(4), NOW);
     assert_eq!(d.history.as_ref().map(|h| h.seq), Some(5));
-    assert!(matches!(d.write, Write::ParkUnreadable { seq: 5, .. }));
+    assert!(matches!(d.write, Write::Status { seq: 5, .. }));
     let d = park_unreadable("field `state` is not JSON", Some(9), Some(4), NOW);
-    assert!(matches!(d.write, Write::ParkUnreadable { seq: 10, .. }));
+    assert!(matches!(d.write, Write::Status { seq: 10, .. }));
 }
 
 #[test]
@@ -285,7 +285,7 @@ fn waits_arm_a_timer_no_later_than_the_execution_deadline() {
 }
 
 #[test]
-fn a_signal_wakes_only_a_run_waiting_for_it_and_a_settled_run_refuses_it() {
+fn a_signal_wakes_the_run_if_it_waits_for_it_when_applied_and_a_settled_run_refuses_it() {
     let r = fresh();
     let wait = Command::Signal {
         name: "go".into(),
@@ -302,16 +302,14 @@ fn a_signal_wakes_only_a_run_waiting_for_it_and_a_settled_run_refuses_it() {
         },
         bound: 5,
     };
+    // Whether it waits is the store's to see when applying: the sender
+    // does not hold the run, which may start or stop waiting meanwhile.
     let d = decide(&r, send("go"), NOW).expect("sends");
-    assert!(d.effects.contains(&Effect::Dispatch {
-        queue: "orders".into()
+    assert!(d.effects.contains(&Effect::WakeIfWaiting {
+        queue: "orders".into(),
+        signal: "go".into()
     }));
-    let d = decide(&r, send("other"), NOW).expect("sends");
-    assert!(
-        !d.effects
-            .iter()
-            .any(|e| matches!(e, Effect::Dispatch { .. }))
-    );
+    assert!(matches!(d.write, Write::Nothing) && d.history.is_none());
     let done = decide(
         &r,
         Input::RequestStop(Interrupt::Terminate { reason: "x".into() }),
@@ -595,4 +593,58 @@ proptest! {
                 }
         }
     }
+}
+
+#[test]
+fn a_run_given_up_while_it_waits_for_a_signal_is_kept_if_one_came_meanwhile() {
+    let r = fresh();
+    let wait = Command::Signal {
+        name: "go".into(),
+        timeout: Some(Duration::from_secs(30)),
+    };
+    let r = apply(
+        &r,
+        &decide(&r, step(Cause::Started, suspend("wait#0", wait)), NOW).expect("waits"),
+    );
+    let caps = Capabilities {
+        knows_workflow: true,
+        queues: &["orders".to_owned()],
+        task_queue: "orders",
+        known_workflows: &["order"],
+    };
+    let Action::Decide(input) = plan(&r, &caps, NOW + 1) else {
+        panic!("nothing to do but give the run up");
+    };
+    let d = decide(&r, input, NOW + 1).expect("yields");
+    assert_eq!(
+        d.effects,
+        vec![
+            Effect::AwaitSignal { name: "go".into() },
+            Effect::Release,
+            Effect::ArmTimer {
+                queue: "orders".into(),
+                at_ms: NOW + 30_000
+            }
+        ]
+    );
+    // Leaving the wait clears its timer.
+    let mut with_signal = r.clone();
+    with_signal.signals.push(SignalEntry {
+        name: "go".into(),
+        payload: json!(1),
+        sent_at_ms: NOW,
+        nonce: 9,
+    });
+    let d = decide(
+        &with_signal,
+        step(
+            Cause::SignalReceived { nonce: 9 },
+            StepOutcome::Completed { output: json!(1) },
+        ),
+        NOW + 2,
+    )
+    .expect("steps");
+    assert!(d.effects.contains(&Effect::ClearTimer {
+        queue: "orders".into()
+    }));
 }

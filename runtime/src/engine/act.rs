@@ -211,6 +211,7 @@ impl Engine {
                 None => Input::Yield {
                     wake_at_ms: None,
                     dispatch: None,
+                    await_signal: None,
                 },
             },
             ChildCheck::Start { child, then } => {

@@ -113,6 +113,12 @@ impl Engine {
         &self,
         held: &mut Held<'_>,
     ) -> Result<Option<Interrupt>, DriveError> {
+        // Renewals that stopped (the lease was refused) prove nothing,
+        // whatever the clock says.
+        if !held.live || held.interrupts.has_changed().is_err() {
+            held.live = false;
+            return Err(held.lost());
+        }
         if held.proof.holds_for(self.lease_for / 3) {
             return Ok(None);
         }

@@ -159,7 +159,9 @@ impl Engine {
         let known: Vec<&str> = self.registry.workflow_names().collect();
         let mut cached = None;
         let mut first = core::poisoned(deliveries, self.max_deliveries);
-        if first.is_none() {
+        // A stop due is acted on first (it needs no state); otherwise the
+        // state is read with this code now: kept decoded, or migrated.
+        if first.is_none() && core::stop_due(&record, self.clock.now_ms()).is_none() {
             first = Self::check_state(workflow.as_ref(), &record, &mut cached);
         }
         loop {
@@ -187,9 +189,10 @@ impl Engine {
     }
 
     /// Reads the state of a run just acquired with this code: as it is (kept
-    /// decoded for the first step), migrated from an older layout (the
-    /// migration is the first transition), or not at all (the run parks at
-    /// once, with why, rather than when it next steps).
+    /// decoded for the first step), or migrated from an older layout (the
+    /// migration is the first transition). A state that does not read parks
+    /// the run when it steps, not here: a run that only yields (a timer not
+    /// yet due) is left as it is, and a stop still runs its compensations.
     fn check_state(
         workflow: Option<&Arc<dyn crate::registry::ErasedWorkflow>>,
         record: &RunRecord,
@@ -218,7 +221,7 @@ impl Engine {
                     migration,
                 })
             }
-            StateCheck::Unreadable(reason) => Some(Input::Park { reason }),
+            StateCheck::Unreadable(_) => None,
         }
     }
 
@@ -306,6 +309,15 @@ impl Engine {
         if let Some(park) = decision.record().filter(|r| r.status().needs_attention()) {
             warn!(workflow_id = %park.id, reason = %park.reason().unwrap_or_default(), status = %park.status(), "run stopped for an operator");
         }
+        // A child is stopped before the parent's stop is applied: should the
+        // answer of the apply be lost, the next holder decides the same stop
+        // and stops it again (stopping is idempotent).
+        let (before, after): (Vec<FollowUp>, Vec<FollowUp>) = decision
+            .follow_ups
+            .iter()
+            .cloned()
+            .partition(|f| matches!(f, FollowUp::StopChild { .. }));
+        self.follow_up(before).await;
         let guard = held.lease.guard(Some(record.seq), self.lease_for);
         let mut delay = Duration::from_millis(50);
         let give_up = tokio::time::Instant::now() + self.lease_for;
@@ -338,9 +350,7 @@ impl Engine {
         if let Some(h) = &decision.history {
             debug!(workflow_id = %record.id, seq = h.seq, step = %h.step, status = %h.status, event = %h.event, "checkpoint");
         }
-        let Decision {
-            write, follow_ups, ..
-        } = decision;
+        let Decision { write, .. } = decision;
         if let Write::Record(next) = write {
             *record = *next;
         }
@@ -350,7 +360,7 @@ impl Engine {
         {
             record.signals.push(signal);
         }
-        self.follow_up(follow_ups).await;
+        self.follow_up(after).await;
         if let Some(seq) = transition {
             self.crash_point(&record.id, seq, CrashPoint::AfterCommit)?;
         }

@@ -215,6 +215,14 @@ pub enum StoreError {
         /// The limit.
         bound: u32,
     },
+    /// The run has ended (a message for it is refused).
+    #[error("run `{workflow_id}` has ended ({status}); it takes no more messages")]
+    Ended {
+        /// The run.
+        workflow_id: String,
+        /// Its status.
+        status: crate::core::Status,
+    },
     /// The run does not exist.
     #[error("no run with id `{0}`")]
     NotFound(String),
@@ -284,6 +292,38 @@ pub enum StoreError {
     },
 }
 
+/// Refuses a decision that does not fit its guard, whatever the store:
+/// a kept lease needs a held one; a record written by a client is an
+/// operator's exclusive decision.
+pub(crate) fn check_fits(guard: &Guard, decision: &Decision) -> Result<(), StoreError> {
+    use crate::core::{Effect, Write};
+    let held = matches!(guard, Guard::Held { .. });
+    if !held
+        && decision
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::KeepLease))
+    {
+        return Err(StoreError::Backend(
+            "a decision that keeps a lease needs the lease's guard; nothing was written".into(),
+        ));
+    }
+    let writes = !matches!(decision.write, Write::Nothing);
+    if writes && matches!(guard, Guard::Unended | Guard::Exists) {
+        return Err(StoreError::Backend(
+            "a decision that writes the record needs a fence or a sequence number; nothing was written"
+                .into(),
+        ));
+    }
+    if writes && matches!(guard, Guard::Current { .. }) && !decision.exclusive {
+        return Err(StoreError::Backend(
+            "a client's decision that writes the record must be exclusive; nothing was written"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 impl StoreError {
     /// Whether the operation may succeed if tried again later.
     pub fn is_transient(&self) -> bool {
@@ -339,7 +379,8 @@ pub trait Store: Send + Sync + 'static {
     /// anything, then writes the record, appends the history entry and
     /// carries out the effects in order. Refused whole with
     /// [`StoreError::Fenced`], [`StoreError::Stale`], [`StoreError::Held`],
-    /// [`StoreError::NotFound`] or [`StoreError::BufferFull`].
+    /// [`StoreError::Ended`], [`StoreError::NotFound`] or
+    /// [`StoreError::BufferFull`].
     async fn apply(
         &self,
         workflow_id: &str,

@@ -131,6 +131,13 @@ pub(super) fn stepped(
     next.queries = queries;
     next.compensations.extend(owed(record, &cause));
     let mut consumed = Vec::new();
+    if matches!(record.phase, Phase::Waiting { .. }) {
+        // A wait's timer (a signal's deadline, a child's recheck) has no
+        // more business waking the run.
+        consumed.push(Effect::ClearTimer {
+            queue: record.queue.clone(),
+        });
+    }
     if let Cause::SignalReceived { nonce } = cause {
         next.signals.retain(|s| s.nonce != nonce);
         consumed.push(Effect::ConsumeSignal { nonce });

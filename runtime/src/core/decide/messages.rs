@@ -64,16 +64,24 @@ pub(super) fn remove_signal(
             nonce,
         });
     };
-    let what = format!("signal `{}` (nonce {nonce}) removed", signal.name);
+    // An entry that does not read is shown with nonce 0 and cannot be
+    // matched by its nonce: every such entry goes.
+    let (what, effect) = if signal.name == UNREADABLE_SIGNAL {
+        (
+            "buffered signals that do not read removed".to_owned(),
+            Effect::DropUnreadableSignals,
+        )
+    } else {
+        (
+            format!("signal `{}` (nonce {nonce}) removed", signal.name),
+            Effect::ConsumeSignal { nonce },
+        )
+    };
     let mut next = record.clone();
     next.seq += 1;
     next.updated_at_ms = now_ms;
     next.signals.retain(|s| s.nonce != nonce);
-    let mut d = transition(
-        next,
-        operator_event(&what, note),
-        vec![Effect::ConsumeSignal { nonce }],
-    );
+    let mut d = transition(next, operator_event(&what, note), vec![effect]);
     d.exclusive = true;
     Ok(d)
 }
@@ -86,10 +94,23 @@ pub(super) fn request_stop(
     refuse_if_settled(record)?;
     match (&record.phase, interrupt) {
         // Nothing drives a parked run: a terminate ends it here and now.
-        (Phase::Parked { .. }, Interrupt::Terminate { reason }) => {
+        (Phase::Parked { resume_to, .. }, Interrupt::Terminate { reason }) => {
             let next = next_of(record, now_ms);
             let event = format!("terminated: {reason}");
-            let mut d = settle(record, next, Outcome::Terminated { reason }, event);
+            let outcome = Outcome::Terminated {
+                reason: reason.clone(),
+            };
+            let mut d = settle(record, next, outcome, event);
+            if resume_to.is_none() {
+                // Its record does not read: what was guessed of it is not
+                // written back, only the new status.
+                d.write = Write::Status {
+                    status: Status::Terminated,
+                    reason: format!("terminated: {reason}"),
+                    seq: record.seq + 1,
+                    updated_at_ms: now_ms,
+                };
+            }
             d.exclusive = true;
             Ok(d)
         }

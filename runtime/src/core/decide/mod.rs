@@ -63,7 +63,8 @@ pub fn decide(record: &RunRecord, input: Input, now_ms: u64) -> Result<Decision,
         Input::Yield {
             wake_at_ms,
             dispatch,
-        } => Ok(yielded(record, wake_at_ms, dispatch)),
+            await_signal,
+        } => Ok(yielded(record, wake_at_ms, dispatch, await_signal)),
         Input::Migrated {
             step,
             fingerprint,
@@ -75,14 +76,14 @@ pub fn decide(record: &RunRecord, input: Input, now_ms: u64) -> Result<Decision,
         Input::RemoveSignal { nonce, note } => remove_signal(record, nonce, &note, now_ms),
         Input::SendSignal { signal, bound } => {
             refuse_if_settled(record)?;
-            let waits =
-                matches!(record.wait(), Some(Wait::Signal { name, .. }) if *name == signal.name);
             let mut d = Decision::nothing();
             let bound = record.signal_bound.unwrap_or(bound);
+            let wake = Effect::WakeIfWaiting {
+                queue: record.queue.clone(),
+                signal: signal.name.clone(),
+            };
             d.effects.push(Effect::AppendSignal { signal, bound });
-            if waits {
-                d.effects.push(dispatch_own(record));
-            }
+            d.effects.push(wake);
             Ok(d)
         }
         Input::RequestStop(interrupt) => request_stop(record, interrupt, now_ms),
@@ -146,7 +147,8 @@ pub fn park_unreadable(
         now_ms,
     );
     Decision {
-        write: Write::ParkUnreadable {
+        write: Write::Status {
+            status: Status::Parked,
             reason,
             seq,
             updated_at_ms: now_ms,
@@ -167,6 +169,10 @@ pub fn park_unreadable(
         exclusive: false,
     }
 }
+
+/// The name a buffered signal whose stored entry does not read is shown
+/// with (its text is its payload, its nonce 0).
+pub const UNREADABLE_SIGNAL: &str = "(unreadable)";
 
 /// The decision that wakes a run whose record does not read (applied under
 /// [`Guard::Exists`](super::Guard::Exists)): a task on `queue`, so that a

@@ -149,8 +149,12 @@ pub(super) fn yielded(
     record: &RunRecord,
     wake_at_ms: Option<u64>,
     dispatch: Option<String>,
+    await_signal: Option<String>,
 ) -> Decision {
     let mut d = Decision::nothing();
+    if let Some(name) = await_signal {
+        d.effects.push(Effect::AwaitSignal { name });
+    }
     d.effects.push(Effect::Release);
     if let Some(queue) = dispatch {
         d.effects.push(Effect::Dispatch { queue });

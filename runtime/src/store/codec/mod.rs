@@ -306,14 +306,15 @@ pub(crate) fn creation_fields(record: &RunRecord) -> Vec<(String, String)> {
     f
 }
 
-/// The fields of a record that does not read, parked.
-pub(crate) fn unreadable_park_fields(
+/// The fields a new status of a record that does not read sets.
+pub(crate) fn status_fields(
+    status: Status,
     reason: &str,
     seq: u64,
     updated_at_ms: u64,
 ) -> Vec<(String, String)> {
     vec![
-        ("status".into(), Status::Parked.as_str().to_owned()),
+        ("status".into(), status.as_str().to_owned()),
         ("reason".into(), reason.to_owned()),
         ("seq".into(), seq.to_string()),
         ("updated_at".into(), updated_at_ms.to_string()),

@@ -117,6 +117,18 @@ impl Inner {
                 }
             }
             Guard::Exists => {}
+            Guard::Unended => {
+                let status = run
+                    .fields
+                    .get("status")
+                    .and_then(|s| crate::core::Status::parse(s));
+                if let Some(status) = status.filter(|s| s.is_settled() && !s.needs_attention()) {
+                    return Err(StoreError::Ended {
+                        workflow_id: id.to_owned(),
+                        status,
+                    });
+                }
+            }
             Guard::Current { seq } => {
                 if stored_seq != seq.to_string() {
                     return Err(stale(*seq));
@@ -137,6 +149,7 @@ impl Inner {
         decision: &Decision,
         history_limit: usize,
     ) -> Result<(Applied, Wakes), StoreError> {
+        crate::store::check_fits(guard, decision)?;
         if matches!(guard, Guard::Absent) {
             if self.runs.contains_key(id) {
                 return Err(StoreError::Backend(format!("run `{id}` exists")));
@@ -202,14 +215,15 @@ impl Inner {
                     run.fields.extend(set);
                 }
             }
-            Write::ParkUnreadable {
+            Write::Status {
+                status,
                 reason,
                 seq,
                 updated_at_ms,
             } => {
                 if let Some(run) = self.runs.get_mut(id) {
                     run.fields
-                        .extend(codec::unreadable_park_fields(reason, *seq, *updated_at_ms));
+                        .extend(codec::status_fields(*status, reason, *seq, *updated_at_ms));
                 }
             }
         }
@@ -254,6 +268,22 @@ impl Inner {
                     self.enqueue(id, queue);
                     wakes.tasks = true;
                 }
+                Effect::WakeIfWaiting { queue, signal } => {
+                    let waits = self
+                        .runs
+                        .get(id)
+                        .and_then(|r| r.fields.get("waiting"))
+                        .is_some_and(|w| *w == format!("signal:{signal}"));
+                    if waits {
+                        self.enqueue(id, queue);
+                        wakes.tasks = true;
+                    }
+                }
+                Effect::DropUnreadableSignals => {
+                    if let Some(list) = self.signals.get_mut(id) {
+                        list.retain(|raw| serde_json::from_str::<SignalEntry>(raw).is_ok());
+                    }
+                }
                 Effect::ArmTimer { queue, at_ms } if buffered.is_none() => {
                     self.timers.insert(id.to_owned(), (*at_ms, queue.clone()));
                 }
@@ -265,6 +295,15 @@ impl Inner {
                 }
                 Effect::SetInterrupt { interrupt } => {
                     if let Some(run) = self.runs.get_mut(id) {
+                        let stored = run
+                            .fields
+                            .get("interrupt")
+                            .and_then(|raw| serde_json::from_str::<Interrupt>(raw).ok());
+                        if matches!(interrupt, Interrupt::Cancel { .. })
+                            && matches!(stored, Some(Interrupt::Terminate { .. }))
+                        {
+                            continue;
+                        }
                         run.fields.insert(
                             "interrupt".into(),
                             serde_json::to_string(interrupt).unwrap_or_default(),

@@ -110,6 +110,16 @@ impl MemoryStore {
         self.lock().runs.remove(workflow_id).is_some()
     }
 
+    /// Appends a raw entry to a run's signal buffer, as `RPUSH` in
+    /// `redis-cli` would; for tests of entries that do not read.
+    pub fn push_raw_signal(&self, workflow_id: &str, raw: &str) {
+        self.lock()
+            .signals
+            .entry(workflow_id.to_owned())
+            .or_default()
+            .push(raw.to_owned());
+    }
+
     /// Every stored record that reads, in no particular order.
     pub fn records(&self) -> Vec<RunRecord> {
         self.lock()

@@ -37,6 +37,7 @@ struct Document<'a> {
 enum LuaGuard<'a> {
     Absent,
     Exists,
+    Unended,
     Held {
         worker: &'a str,
         fence: String,
@@ -69,6 +70,11 @@ enum LuaEffect<'a> {
     Dispatch {
         stream: usize,
     },
+    /// Dispatch if the stored `waiting` field is `signal:<signal>`.
+    WakeIfWaiting {
+        stream: usize,
+        waiting: String,
+    },
     ArmTimer {
         member: String,
         at: u64,
@@ -87,8 +93,11 @@ enum LuaEffect<'a> {
         bound: u32,
     },
     DropSignals,
+    DropUnreadableSignals,
     SetInterrupt {
         value: String,
+        /// A cancel does not replace a stored terminate.
+        kind: &'static str,
     },
     ClearInterrupt {
         kind: &'static str,
@@ -115,6 +124,7 @@ enum Reply {
     Exists { fields: Vec<String> },
     Missing,
     Fenced,
+    Ended { status: String },
     Stale { found: String },
     Held,
     Full { bound: u32 },
@@ -125,6 +135,19 @@ enum Reply {
 pub(super) enum Outcome {
     Applied(Applied),
     Exists(HashMap<String, String>),
+}
+
+/// The KEYS index of a task stream an effect dispatches to (streams after
+/// the first eight keys, each once).
+fn stream_index(streams: &mut Vec<String>, key: String) -> usize {
+    let at = match streams.iter().position(|s| *s == key) {
+        Some(i) => i,
+        None => {
+            streams.push(key);
+            streams.len() - 1
+        }
+    };
+    9 + at
 }
 
 /// A run's member in its shard's timer set: `<queue>\n<id>`.
@@ -165,20 +188,22 @@ impl RedisStore {
         guard: &Guard,
         decision: &Decision,
     ) -> Result<Outcome, StoreError> {
+        crate::store::check_fits(guard, decision)?;
         let keys: &Keys = &self.inner.keys;
         let shard = keys.shard_of(id);
         let (pairs, delete) = match (&decision.write, guard) {
             (Write::Record(r), Guard::Absent) => (codec::creation_fields(r), Vec::new()),
             (Write::Record(r), _) => codec::transition_fields(r, decision.new_generation()),
             (
-                Write::ParkUnreadable {
+                Write::Status {
+                    status,
                     reason,
                     seq,
                     updated_at_ms,
                 },
                 _,
             ) => (
-                codec::unreadable_park_fields(reason, *seq, *updated_at_ms),
+                codec::status_fields(*status, reason, *seq, *updated_at_ms),
                 Vec::new(),
             ),
             (Write::Nothing, _) => (Vec::new(), Vec::new()),
@@ -186,6 +211,7 @@ impl RedisStore {
         let lua_guard = match guard {
             Guard::Absent => LuaGuard::Absent,
             Guard::Exists => LuaGuard::Exists,
+            Guard::Unended => LuaGuard::Unended,
             Guard::Held {
                 worker,
                 fence,
@@ -215,17 +241,13 @@ impl RedisStore {
             effects.push(match effect {
                 Effect::KeepLease => LuaEffect::KeepLease,
                 Effect::Release => LuaEffect::Release,
-                Effect::Dispatch { queue } => {
-                    let key = keys.tasks_of(id, queue);
-                    let at = match streams.iter().position(|s| *s == key) {
-                        Some(i) => i,
-                        None => {
-                            streams.push(key);
-                            streams.len() - 1
-                        }
-                    };
-                    LuaEffect::Dispatch { stream: 9 + at }
-                }
+                Effect::Dispatch { queue } => LuaEffect::Dispatch {
+                    stream: stream_index(&mut streams, keys.tasks_of(id, queue)),
+                },
+                Effect::WakeIfWaiting { queue, signal } => LuaEffect::WakeIfWaiting {
+                    stream: stream_index(&mut streams, keys.tasks_of(id, queue)),
+                    waiting: format!("signal:{signal}"),
+                },
                 Effect::ArmTimer { queue, at_ms } => LuaEffect::ArmTimer {
                     member: timer_member(queue, id),
                     at: *at_ms,
@@ -240,9 +262,11 @@ impl RedisStore {
                     bound: *bound,
                 },
                 Effect::DropSignals => LuaEffect::DropSignals,
+                Effect::DropUnreadableSignals => LuaEffect::DropUnreadableSignals,
                 Effect::SetInterrupt { interrupt } => LuaEffect::SetInterrupt {
                     value: serde_json::to_string(interrupt)
                         .map_err(|e| StoreError::Backend(e.to_string()))?,
+                    kind: interrupt_parts(interrupt).0,
                 },
                 Effect::ClearInterrupt { interrupt } => {
                     let (kind, reason) = interrupt_parts(interrupt);
@@ -386,11 +410,18 @@ impl RedisStore {
                 expected: match guard {
                     Guard::Held { seq, .. } => seq.map(|s| s.to_string()).unwrap_or_default(),
                     Guard::Current { seq } => seq.to_string(),
-                    Guard::Absent | Guard::Exists => String::new(),
+                    Guard::Absent | Guard::Exists | Guard::Unended => String::new(),
                 },
                 found,
             }),
             Reply::Held => Err(StoreError::Held(id.to_owned())),
+            Reply::Ended { status } => Err(match crate::core::Status::parse(&status) {
+                Some(status) => StoreError::Ended {
+                    workflow_id: id.to_owned(),
+                    status,
+                },
+                None => StoreError::Backend(format!("unexpected status in a reply: {status}")),
+            }),
             Reply::Full { bound } => Err(StoreError::BufferFull {
                 workflow_id: id.to_owned(),
                 bound,

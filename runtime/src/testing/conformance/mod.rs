@@ -51,6 +51,9 @@ pub trait Harness: Send + Sync {
     /// Deletes a run's record and nothing else, as `DEL` on its hash would.
     async fn delete_record(&self, workflow_id: &str);
 
+    /// Appends a raw entry to a run's signal buffer, as `RPUSH` would.
+    async fn push_raw_signal(&self, workflow_id: &str, raw: &str);
+
     /// How long the store waits before delivering an unacknowledged task
     /// again.
     fn reclaim_after(&self) -> Duration;
@@ -85,6 +88,10 @@ impl Harness for MemoryHarness {
 
     async fn delete_record(&self, workflow_id: &str) {
         self.store.delete_record_by_hand(workflow_id);
+    }
+
+    async fn push_raw_signal(&self, workflow_id: &str, raw: &str) {
+        self.store.push_raw_signal(workflow_id, raw);
     }
 
     fn reclaim_after(&self) -> Duration {

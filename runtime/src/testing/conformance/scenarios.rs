@@ -311,6 +311,7 @@ async fn release_dispatches(c: &Ctx<'_>) -> Outcome {
         Input::Yield {
             wake_at_ms: None,
             dispatch: Some(other.clone()),
+            await_signal: None,
         },
         2_000,
     )

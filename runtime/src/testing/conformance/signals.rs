@@ -27,6 +27,15 @@ pub(super) const ALL: &[Scenario] = &[
     ("stop requests are kept, reported and cleared", |c| {
         Box::pin(stop_requests(c))
     }),
+    ("a message reaches a run that commits meanwhile", |c| {
+        Box::pin(busy_run(c))
+    }),
+    ("a cancel does not replace a terminate", |c| {
+        Box::pin(terminate_stands(c))
+    }),
+    ("signals that do not read are removed", |c| {
+        Box::pin(unreadable_signals(c))
+    }),
 ];
 
 fn signal(name: &str, nonce: u64) -> SignalEntry {
@@ -279,5 +288,131 @@ async fn stop_requests(c: &Ctx<'_>) -> Outcome {
             "not cancelled"
         );
     }
+    Ok(())
+}
+
+/// A message decided on a run as read is applied although a worker
+/// committed meanwhile (it writes no record): a busy run is not starved of
+/// its messages. One for a run that ended meanwhile is refused.
+async fn busy_run(c: &Ctx<'_>) -> Outcome {
+    let (lease, record) = c.started(&c.id("busy")).await?;
+    let id = record.id.clone();
+    let send = decide(
+        &record,
+        Input::SendSignal {
+            signal: signal("go", 31),
+            bound: 100,
+        },
+        2_000,
+    )
+    .map_err(|r| r.to_string())?;
+    let stop = decide(
+        &record,
+        Input::RequestStop(Interrupt::Cancel { reason: "c".into() }),
+        2_000,
+    )
+    .map_err(|r| r.to_string())?;
+    // The worker commits a transition after the messages were decided.
+    c.apply_held(
+        &lease,
+        Some(record.seq),
+        &super::scenarios::to_activity(&record, 3_000),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    for (what, decision) in [("signal", &send), ("stop request", &stop)] {
+        c.store
+            .apply(&id, &crate::core::Guard::Unended, decision)
+            .await
+            .map_err(|e| format!("the {what} was refused on a busy run: {e}"))?;
+    }
+    let now = c.load(&id).await?;
+    ensure!(now.signals.len() == 1, "signals: {:?}", now.signals);
+    ensure!(now.interrupt.is_some(), "the stop request is not stored");
+    let finished = decide(
+        &now,
+        Input::Stop(Stop::Cancel { reason: "c".into() }),
+        4_000,
+    )
+    .map_err(|r| r.to_string())?;
+    c.apply_held(&lease, Some(now.seq), &finished)
+        .await
+        .map_err(|e| e.to_string())?;
+    let late = c
+        .store
+        .apply(&id, &crate::core::Guard::Unended, &send)
+        .await;
+    ensure!(
+        matches!(late, Err(StoreError::Ended { .. })),
+        "a message for an ended run: {late:?}"
+    );
+    Ok(())
+}
+
+async fn terminate_stands(c: &Ctx<'_>) -> Outcome {
+    let (_, record) = c.started(&c.id("terminate")).await?;
+    for stop in [
+        Interrupt::Terminate { reason: "t".into() },
+        Interrupt::Cancel { reason: "c".into() },
+    ] {
+        let d = decide(&record, Input::RequestStop(stop), 2_000).map_err(|r| r.to_string())?;
+        c.store
+            .apply(&record.id, &crate::core::Guard::Unended, &d)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let stored = c.load(&record.id).await?.interrupt;
+    ensure!(
+        matches!(stored, Some(Interrupt::Terminate { .. })),
+        "a later cancel replaced the terminate: {stored:?}"
+    );
+    Ok(())
+}
+
+async fn unreadable_signals(c: &Ctx<'_>) -> Outcome {
+    let (lease, record) = c.started(&c.id("garbage")).await?;
+    let id = record.id.clone();
+    c.harness.push_raw_signal(&id, "{not a signal").await;
+    send(c, &id, signal("good", 41))
+        .await
+        .map_err(|e| e.to_string())?;
+    let park = decide(
+        &record,
+        Input::Park {
+            reason: "test".into(),
+        },
+        2_000,
+    )
+    .map_err(|r| r.to_string())?;
+    c.apply_held(&lease, Some(record.seq), &park)
+        .await
+        .map_err(|e| e.to_string())?;
+    let parked = c.load(&id).await?;
+    let bad = parked
+        .signals
+        .iter()
+        .find(|s| s.name == crate::core::UNREADABLE_SIGNAL)
+        .ok_or("the entry that does not read is not shown")?
+        .nonce;
+    let remove = decide(
+        &parked,
+        Input::RemoveSignal {
+            nonce: bad,
+            note: String::new(),
+        },
+        3_000,
+    )
+    .map_err(|r| r.to_string())?;
+    c.apply_current(&id, parked.seq, &remove)
+        .await
+        .map_err(|e| e.to_string())?;
+    let left: Vec<String> = c
+        .load(&id)
+        .await?
+        .signals
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    ensure!(left == ["good"], "left in the buffer: {left:?}");
     Ok(())
 }

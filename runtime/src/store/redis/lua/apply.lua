@@ -12,7 +12,8 @@
 -- The decision: {id, guard, pairs, delete, history, history_max, group,
 -- retention_ms, channel, max_bytes, effects}. guard.kind is `absent`, `held`
 -- ({worker, fence, seq, receipt, lease_ms}; seq '' = unchecked) or
--- `current` ({seq, exclusive}) or `exists`. Each effect has an `op`.
+-- `current` ({seq, exclusive}), `exists` or `unended` (not completed, failed,
+-- cancelled, terminated or timed out). Each effect has an `op`.
 --
 -- The reply is JSON: {"outcome": "applied", "interrupt": .., "signal": ..}
 -- or a refusal: `exists` (with the fields), `missing`, `fenced`, `stale`
@@ -58,6 +59,12 @@ else
     end
   elseif g.kind == 'exists' then
     -- nothing more to check
+  elseif g.kind == 'unended' then
+    local status = redis.call('HGET', run, 'status')
+    if status and settled_statuses[status] and status ~= 'parked'
+        and status ~= 'compensation_failed' then
+      return reply({outcome = 'ended', status = status})
+    end
   elseif g.kind == 'current' then
     if cur[3] ~= g.seq then
       return reply({outcome = 'stale', found = cur[3] or ''})
@@ -73,8 +80,9 @@ end
 -- Everything that can refuse the decision is checked before any write: an
 -- effect this script does not know, a full signal buffer.
 local known = {
-  keep_lease = true, release = true, dispatch = true, arm_timer = true, clear_timer = true,
-  await_signal = true, consume_signal = true, append_signal = true, drop_signals = true,
+  keep_lease = true, release = true, dispatch = true, wake_if_waiting = true,
+  arm_timer = true, clear_timer = true, await_signal = true, consume_signal = true,
+  append_signal = true, drop_signals = true, drop_unreadable_signals = true,
   set_interrupt = true, clear_interrupt = true, trim_history = true, index = true,
   expire = true, publish = true,
 }
@@ -164,19 +172,40 @@ for _, e in ipairs(d.effects) do
     end
   elseif op == 'dispatch' then
     redis.call('XADD', KEYS[e.stream], '*', 'id', d.id)
+  elseif op == 'wake_if_waiting' then
+    if redis.call('HGET', run, 'waiting') == e.waiting then
+      redis.call('XADD', KEYS[e.stream], '*', 'id', d.id)
+    end
   elseif op == 'arm_timer' then
     if not buffered then
       redis.call('ZADD', KEYS[4], e.at, e.member)
     end
   elseif op == 'clear_timer' then
     redis.call('ZREM', KEYS[4], e.member)
+  elseif op == 'drop_unreadable_signals' then
+    for _, raw in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
+      local ok, sig = pcall(cjson.decode, raw)
+      if not ok or type(sig) ~= 'table' or type(sig.nonce) ~= 'number'
+          or type(sig.name) ~= 'string' or type(sig.sent_at_ms) ~= 'number'
+          or sig.payload == nil then
+        redis.call('LREM', KEYS[3], 0, raw)
+      end
+    end
   elseif op == 'drop_signals' then
     if not signals_dropped then
       redis.call('DEL', KEYS[3])
     end
   elseif op == 'set_interrupt' then
-    redis.call('HSET', run, 'interrupt', e.value)
-    interrupt = e.value
+    -- A cancel does not replace a stored terminate: the harder stop stands.
+    local keep = false
+    if e.kind == 'cancel' and interrupt then
+      local ok, i = pcall(cjson.decode, interrupt)
+      keep = ok and type(i) == 'table' and i.kind == 'terminate'
+    end
+    if not keep then
+      redis.call('HSET', run, 'interrupt', e.value)
+      interrupt = e.value
+    end
   elseif op == 'clear_interrupt' then
     if interrupt then
       local ok, i = pcall(cjson.decode, interrupt)
