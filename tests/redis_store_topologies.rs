@@ -42,6 +42,11 @@ impl Harness for ClusterHarness<'_> {
         self.cluster.cli(&["DEL", &self.store.run_key(workflow_id)]);
     }
 
+    async fn push_raw_signal(&self, workflow_id: &str, raw: &str) {
+        self.cluster
+            .cli(&["RPUSH", &self.store.signals_key(workflow_id), raw]);
+    }
+
     fn reclaim_after(&self) -> Duration {
         Duration::from_millis(300)
     }
