@@ -170,6 +170,16 @@ async fn a_failing_compensation_parks_the_run_with_what_is_left() {
     assert_eq!(env.compensations[1].input["reservation"], "r-sticky");
     assert_eq!(h.journal.count("undo r-sticky"), 2);
     assert_eq!(h.journal.count("undo r-a"), 0);
+    // The compensation that failed for good ran under one idempotency key:
+    // its retries repeat the same call, and the unwinding did not start it
+    // again under another (a provider deduplicating by key refunds once).
+    let keys: std::collections::BTreeSet<String> = h
+        .journal
+        .lines()
+        .into_iter()
+        .filter_map(|l| l.strip_prefix("key of undo r-sticky: ").map(str::to_owned))
+        .collect();
+    assert_eq!(keys.len(), 1, "one key for every attempt: {keys:?}");
     h.stop().await;
 }
 

@@ -54,3 +54,53 @@ fn clippy_finds_nothing() {
             .env("CARGO_TARGET_DIR", target),
     );
 }
+
+/// A version such as `1.88` or `1.85.0` as numbers, for comparing
+/// (`1.88` and `1.88.0` are the same).
+fn rust_version(text: &str) -> [u64; 3] {
+    let mut version = [0; 3];
+    for (slot, part) in version.iter_mut().zip(text.split('.')) {
+        *slot = part
+            .parse()
+            .unwrap_or_else(|e| panic!("rust-version `{text}` does not read: {e}"));
+    }
+    version
+}
+
+#[test]
+fn rust_version_is_not_lower_than_what_the_locked_dependencies_need() {
+    // `cargo metadata` reads Cargo.lock as it is (`--locked`): every
+    // package the workspace builds with, and the rust-version each declares.
+    let out = cargo()
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .output()
+        .expect("cannot run cargo metadata");
+    assert!(
+        out.status.success(),
+        "cargo metadata failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON");
+    let packages = metadata["packages"].as_array().expect("a package list");
+    let ours = packages
+        .iter()
+        .find(|p| p["name"] == "steadfast")
+        .and_then(|p| p["rust_version"].as_str())
+        .expect("the steadfast package declares a rust-version");
+    let declared = rust_version(ours);
+    let too_new: Vec<String> = packages
+        .iter()
+        .filter_map(|p| {
+            let needs = p["rust_version"].as_str()?;
+            (rust_version(needs) > declared)
+                .then(|| format!("{} {} needs {needs}", p["name"], p["version"]))
+        })
+        .collect();
+    assert!(
+        too_new.is_empty(),
+        "the workspace says rust-version = {ours}, but locked dependencies need more \
+         (raise rust-version in Cargo.toml and the README, or lock older versions):\n{}",
+        too_new.join("\n")
+    );
+}

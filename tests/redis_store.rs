@@ -222,6 +222,73 @@ async fn persistence_settings_are_read_at_connect_and_judged() {
 }
 
 #[tokio::test]
+async fn a_required_durability_refuses_servers_below_it() {
+    use steadfast::RedisStore;
+    use steadfast::redis_connection::{DurabilityFloor, RiskOfLoss};
+    let on_disk = DurabilityFloor::crash_loses_at_most(RiskOfLoss::Nothing);
+    let everysec = RedisServer::start_with(Durability::EverySec);
+    let e = RedisStore::builder(everysec.url())
+        .require(on_disk)
+        .connect()
+        .await
+        .expect_err("appendfsync everysec can lose the last second");
+    assert!(matches!(e, StoreError::Misconfigured(_)), "{e:?}");
+    assert!(!e.is_transient());
+    let text = e.to_string();
+    assert!(
+        text.contains("less durable than required")
+            && text.contains("appendfsync everysec")
+            && text.contains("about the last second"),
+        "{text}"
+    );
+    // Refused even when the connect-time report is turned off.
+    let e = RedisStore::builder(everysec.url())
+        .check_persistence(false)
+        .require(on_disk)
+        .connect()
+        .await
+        .expect_err("the floor reads the settings itself");
+    assert!(matches!(e, StoreError::Misconfigured(_)), "{e:?}");
+    let always = RedisServer::start_with(Durability::Always);
+    RedisStore::builder(always.url())
+        .require(on_disk)
+        .connect()
+        .await
+        .expect("appendfsync always meets the floor");
+
+    // A replica floor: refused alone, met once a replica follows.
+    let one_replica = DurabilityFloor::crash_loses_at_most(RiskOfLoss::Everything).with_replicas(1);
+    let master = RedisServer::start();
+    let e = RedisStore::builder(master.url())
+        .require(one_replica)
+        .connect()
+        .await
+        .expect_err("no replica");
+    assert!(
+        e.to_string().contains("0 replica(s) connected, 1 required"),
+        "{e}"
+    );
+    let replica = RedisServer::start();
+    replica.cli(&["REPLICAOF", "127.0.0.1", &master.port.to_string()]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !master
+        .cli(&["INFO", "replication"])
+        .contains("connected_slaves:1")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replica never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    RedisStore::builder(master.url())
+        .require(one_replica)
+        .connect()
+        .await
+        .expect("one replica meets the floor");
+}
+
+#[tokio::test]
 async fn one_round_trip_per_transition_while_a_worker_holds_a_run() {
     let server = RedisServer::start();
     // Separate stores, so the worker's round trips are counted on their own.

@@ -74,6 +74,10 @@ pub async fn undo(ctx: &ActivityContext, reservation: String) -> Result<(), Test
     let journal = ctx.resource::<Journal>();
     journal.record(format!("undo {reservation}"));
     if reservation.contains("sticky") {
+        journal.record(format!(
+            "key of undo {reservation}: {}",
+            ctx.idempotency_key()
+        ));
         return Err(TestError::Failed(format!("cannot undo {reservation}")));
     }
     Ok(())

@@ -10,8 +10,8 @@ use tracing::{info, warn};
 
 use super::RedisStore;
 use super::connection::{
-    Access, ConnectOptions, RedisConnection, RedisTarget, ReplicaAck, Secret, check_access,
-    persistence, redact_url,
+    Access, ConnectError, ConnectOptions, DurabilityFloor, PersistenceReport, RedisConnection,
+    RedisTarget, ReplicaAck, Secret, check_access, persistence, redact_url, replicas,
 };
 use crate::store::StoreError;
 
@@ -73,6 +73,7 @@ pub struct RedisStoreBuilder {
     pub(super) replica_ack: Option<ReplicaAck>,
     commit_connections: usize,
     pub(super) max_decision_bytes: usize,
+    floor: Option<DurabilityFloor>,
 }
 
 impl std::fmt::Debug for RedisStoreBuilder {
@@ -83,6 +84,7 @@ impl std::fmt::Debug for RedisStoreBuilder {
             .field("shards", &self.shards)
             .field("access", &self.access)
             .field("replica_ack", &self.replica_ack)
+            .field("floor", &self.floor)
             .finish_non_exhaustive()
     }
 }
@@ -105,6 +107,7 @@ impl RedisStoreBuilder {
             replica_ack: None,
             commit_connections: 16,
             max_decision_bytes: DEFAULT_MAX_DECISION_BYTES,
+            floor: None,
         }
     }
 
@@ -236,6 +239,33 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Refuses to connect to servers less durable than `floor`: a master
+    /// whose persistence can lose more on a crash than
+    /// [`DurabilityFloor::at_most`], or with fewer replicas connected than
+    /// [`DurabilityFloor::replicas`], fails [`connect`](Self::connect) with
+    /// [`StoreError::Misconfigured`] naming each master and what it lacks.
+    /// Settings that cannot be read (`CONFIG GET` refused) fall short too.
+    /// The check is made once, at connect; pair a replica floor with
+    /// [`wait_for_replicas`](Self::wait_for_replicas) so that commits
+    /// wait for them.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), steadfast::StoreError> {
+    /// use steadfast::RedisStore;
+    /// use steadfast::redis_connection::{DurabilityFloor, RiskOfLoss};
+    ///
+    /// // Every commit on disk before it returns (appendfsync always).
+    /// let store = RedisStore::builder("redis://127.0.0.1:6379")
+    ///     .require(DurabilityFloor::crash_loses_at_most(RiskOfLoss::Nothing))
+    ///     .connect()
+    ///     .await?;
+    /// # let _ = store; Ok(()) }
+    /// ```
+    pub fn require(mut self, floor: DurabilityFloor) -> Self {
+        self.floor = Some(floor);
+        self
+    }
+
     /// Connects, then checks that the user may do what the store needs
     /// ([`access_check`](Self::access_check)) and reads the persistence
     /// settings ([`check_persistence`](Self::check_persistence)).
@@ -281,6 +311,9 @@ impl RedisStoreBuilder {
         } else {
             None
         };
+        if let Some(floor) = self.floor {
+            check_floor(&conn, &floor, report.as_ref()).await?;
+        }
         // `WAIT` blocks the connection it is sent on until it is answered:
         // commits that wait get connections of their own.
         let mut commit_conns = Vec::new();
@@ -291,4 +324,36 @@ impl RedisStoreBuilder {
         }
         Ok(RedisStore::open(conn, commit_conns, &self, report))
     }
+}
+
+/// Refuses servers below `floor`, reading what the connect-time report did
+/// not (the persistence settings when that check is off, the replicas).
+async fn check_floor(
+    conn: &RedisConnection,
+    floor: &DurabilityFloor,
+    report: Option<&PersistenceReport>,
+) -> Result<(), StoreError> {
+    let read;
+    let report = match report {
+        Some(r) => r,
+        None => {
+            read = persistence(conn).await?;
+            &read
+        }
+    };
+    let masters = if floor.replicas > 0 {
+        replicas(conn).await?
+    } else {
+        Vec::new()
+    };
+    let shortfall = floor.shortfall(report, &masters);
+    if shortfall.is_empty() {
+        return Ok(());
+    }
+    Err(ConnectError::BelowFloor {
+        target: conn.target().to_string(),
+        required: floor.to_string(),
+        shortfall: shortfall.join("; "),
+    }
+    .into())
 }

@@ -179,6 +179,20 @@ pub enum ConnectError {
         /// What does not match, redacted.
         message: String,
     },
+    /// The servers are less durable than the store was told to require
+    /// ([`RedisStoreBuilder::require`](crate::store::redis::RedisStoreBuilder::require)).
+    #[error(
+        "Redis at {target} is less durable than required ({required}): {shortfall} \
+         (change the servers' settings, or the requirement)"
+    )]
+    BelowFloor {
+        /// The URL, redacted.
+        target: String,
+        /// What was required.
+        required: String,
+        /// What falls short, one clause per master.
+        shortfall: String,
+    },
     /// The servers cannot be reached now; retrying later may help.
     #[error("cannot reach Redis at {target}: {message}")]
     Unavailable {
@@ -236,7 +250,8 @@ impl ConnectError {
             ConnectError::Permission { .. } => FailureKind::Permission,
             ConnectError::InvalidUrl { .. }
             | ConnectError::TlsFile { .. }
-            | ConnectError::Misconfigured { .. } => FailureKind::Misconfigured,
+            | ConnectError::Misconfigured { .. }
+            | ConnectError::BelowFloor { .. } => FailureKind::Misconfigured,
             ConnectError::Unavailable { .. } => FailureKind::Unavailable,
             ConnectError::Server { .. } => FailureKind::Other,
         }

@@ -31,6 +31,7 @@
 mod blocking;
 mod durability;
 mod error;
+mod floor;
 mod nodes;
 mod probe;
 mod redact;
@@ -49,6 +50,7 @@ use redis::{Client, Cmd, Pipeline, RedisError, RedisFuture, TlsCertificates, Val
 pub use blocking::BlockingConnection;
 pub use durability::{ReplicaAck, invoke_and_wait};
 pub use error::{ConnectError, FailureKind, classify, classify_on};
+pub use floor::{DurabilityFloor, MasterReplicas, replicas};
 pub use probe::{
     Access, NodePersistence, PersistenceReport, RiskOfLoss, check_access, persistence,
 };
