@@ -138,3 +138,68 @@ impl Drop for Driving {
         gauge!(RUNS_DRIVING, "queue" => std::mem::take(&mut self.0)).decrement(1.0);
     }
 }
+
+/// Registers each metric's unit and description with the installed
+/// recorder (exporters show them: Prometheus's `# HELP` lines). Call it
+/// once, after installing the recorder.
+///
+/// ```
+/// // With no recorder installed, this does nothing.
+/// steadfast_runtime::telemetry::metrics::describe();
+/// ```
+pub fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        TRANSITIONS,
+        Unit::Count,
+        "Committed transitions, by the status they left the run in."
+    );
+    describe_counter!(
+        ACTIVITY_ATTEMPTS,
+        Unit::Count,
+        "Activity attempts, by outcome."
+    );
+    describe_counter!(
+        ACTIVITY_RETRIES,
+        Unit::Count,
+        "Failed activity attempts that will be retried."
+    );
+    describe_counter!(
+        ACTIVITY_FAILURES,
+        Unit::Count,
+        "Activity calls that failed for good."
+    );
+    describe_counter!(
+        COMPENSATIONS,
+        Unit::Count,
+        "Compensations run to an end, by outcome."
+    );
+    describe_counter!(RUNS_PARKED, Unit::Count, "Runs parked for an operator.");
+    describe_counter!(
+        RUNS_COMPENSATION_FAILED,
+        Unit::Count,
+        "Runs whose compensation failed."
+    );
+    describe_gauge!(RUNS_DRIVING, Unit::Count, "Runs this worker drives now.");
+    describe_gauge!(
+        RUNS_IN_FLIGHT,
+        Unit::Count,
+        "Runs not settled in the store."
+    );
+    describe_gauge!(TIMERS_DUE, Unit::Count, "Timers due and not yet fired.");
+    describe_gauge!(
+        QUEUE_LAG,
+        Unit::Seconds,
+        "Age of the oldest task not yet delivered."
+    );
+    describe_histogram!(
+        COMMIT_DURATION,
+        Unit::Seconds,
+        "Time to commit one decision, retries included."
+    );
+    describe_histogram!(
+        ACTIVITY_DURATION,
+        Unit::Seconds,
+        "Time of one activity attempt."
+    );
+}
