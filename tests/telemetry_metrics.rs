@@ -78,7 +78,7 @@ async fn runs_are_counted_with_bounded_labels() {
         })
         .collect();
 
-    for ((name, l), _) in &seen {
+    for (name, l) in seen.keys() {
         assert!(name.starts_with("steadfast_"), "{name}");
         for (k, v) in l {
             assert!(
