@@ -14,7 +14,7 @@ use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, Share
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData, SpanExporter};
 use steadfast::prelude::*;
 use steadfast::telemetry::OpenTelemetryPropagator;
 use tracing_subscriber::filter::LevelFilter;
@@ -22,7 +22,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{Layer as _, reload};
 
 use crate::flows::{TRANSITIONS_PER_RUN, order};
-use crate::measure::{load, percentile};
+use crate::measure::{cpu_seconds, load, percentile};
 use crate::redis_server::Durability;
 use crate::targets::Target;
 
@@ -100,13 +100,23 @@ impl Telemetry {
         steadfast::telemetry::metrics::describe();
         let discard = Discard::default();
         let exported = Arc::clone(&discard.0);
-        let provider = SdkTracerProvider::builder()
-            .with_batch_exporter(discard)
-            .build();
+        let mut provider = SdkTracerProvider::builder().with_batch_exporter(discard);
+        if let Some(ratio) = sampled() {
+            provider = provider.with_sampler(Sampler::ParentBased(Box::new(
+                Sampler::TraceIdRatioBased(ratio),
+            )));
+        }
+        let provider = provider.build();
         let (filter, spans) = reload::Layer::new(LevelFilter::OFF);
-        let otel = tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer("steadfast-bench"))
-            .with_filter(filter);
+        let mut otel =
+            tracing_opentelemetry::layer().with_tracer(provider.tracer("steadfast-bench"));
+        if lean() {
+            otel = otel
+                .with_tracked_inactivity(false)
+                .with_location(false)
+                .with_threads(false);
+        }
+        let otel = otel.with_filter(filter);
         tracing::subscriber::set_global_default(tracing_subscriber::registry().with(otel))
             .expect("the benchmark's only subscriber");
         Telemetry {
@@ -118,8 +128,10 @@ impl Telemetry {
     }
 
     fn switch(&self, on: bool) {
-        self.metrics_on.store(on, Ordering::Relaxed);
-        let level = if on {
+        let parts = parts();
+        self.metrics_on
+            .store(on && parts != "spans", Ordering::Relaxed);
+        let level = if on && parts != "metrics" {
             LevelFilter::INFO
         } else {
             LevelFilter::OFF
@@ -128,12 +140,36 @@ impl Telemetry {
     }
 }
 
+/// What "on" turns on: `both` (default), `metrics` or `spans`
+/// (`STEADFAST_BENCH_TELEMETRY`), to see where the cost is.
+fn parts() -> String {
+    std::env::var("STEADFAST_BENCH_TELEMETRY").unwrap_or_else(|_| "both".to_owned())
+}
+
+/// Whether the OpenTelemetry layer leaves out what a span costs most
+/// beyond its fields (`STEADFAST_BENCH_OTEL_LEAN=1`): busy/idle time
+/// (two clock reads per poll of an instrumented future), source location
+/// and thread attributes.
+fn lean() -> bool {
+    std::env::var("STEADFAST_BENCH_OTEL_LEAN").is_ok_and(|v| v == "1")
+}
+
+/// The share of traces sampled (`STEADFAST_BENCH_SAMPLE=0.1`; default:
+/// every trace).
+fn sampled() -> Option<f64> {
+    std::env::var("STEADFAST_BENCH_SAMPLE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+}
+
 /// One phase's throughput and latency.
 pub(crate) struct Phase {
     pub(crate) on: bool,
     pub(crate) workflows_per_s: f64,
     pub(crate) p50: Duration,
     pub(crate) p99: Duration,
+    /// CPU of this process (client, worker, telemetry) per workflow.
+    pub(crate) cpu_ms_per_workflow: f64,
 }
 
 /// The A/B: `rounds` × (off, on), alternating which goes first; returns
@@ -162,12 +198,15 @@ pub(crate) async fn ab(workflows: usize, concurrency: usize, rounds: usize) -> (
         for on in order_of {
             telemetry.switch(on);
             let prefix = format!("ab-{round}-{}", if on { "on" } else { "off" });
+            let cpu_before = cpu_seconds("self");
             let (elapsed, latencies) = load(&client, &prefix, workflows, concurrency).await;
+            let cpu = cpu_seconds("self") - cpu_before;
             phases.push(Phase {
                 on,
                 workflows_per_s: workflows as f64 / elapsed.as_secs_f64(),
                 p50: percentile(&latencies, 0.5),
                 p99: percentile(&latencies, 0.99),
+                cpu_ms_per_workflow: cpu * 1000.0 / workflows as f64,
             });
         }
     }
@@ -182,33 +221,60 @@ pub(crate) async fn ab(workflows: usize, concurrency: usize, rounds: usize) -> (
 pub(crate) fn print(phases: &[Phase], exported: u64, workflows: usize) {
     println!(
         "\ntelemetry A/B (appendfsync everysec, same server and worker, phases alternated; \
-         {workflows} runs of {TRANSITIONS_PER_RUN} transitions per phase):"
+         {workflows} runs of {TRANSITIONS_PER_RUN} transitions per phase; on = {}, {} OpenTelemetry layer, \
+         {} sampled):",
+        parts(),
+        if lean() { "lean" } else { "default" },
+        sampled().map_or("every trace".to_owned(), |r| format!(
+            "{:.0} % of traces",
+            r * 100.0
+        ))
     );
-    println!("| phase | telemetry | workflows/s | start to result p50 (ms) | p99 (ms) |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| phase | telemetry | workflows/s | start to result p50 (ms) | p99 (ms) | CPU per workflow, benchmark process (ms) |"
+    );
+    println!("|---|---|---|---|---|---|");
     for (i, p) in phases.iter().enumerate() {
         println!(
-            "| {} | {} | {:.0} | {} | {} |",
+            "| {} | {} | {:.0} | {} | {} | {:.3} |",
             i + 1,
             if p.on { "on" } else { "off" },
             p.workflows_per_s,
             crate::measure::ms(p.p50),
-            crate::measure::ms(p.p99)
+            crate::measure::ms(p.p99),
+            p.cpu_ms_per_workflow
         );
     }
-    let median = |on: bool| {
-        let mut v: Vec<f64> = phases
-            .iter()
-            .filter(|p| p.on == on)
-            .map(|p| p.workflows_per_s)
-            .collect();
+    let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v.get(v.len() / 2).copied().unwrap_or(0.0)
     };
-    let (off, on) = (median(false), median(true));
+    let of = |on: bool, f: fn(&Phase) -> f64| {
+        median(phases.iter().filter(|p| p.on == on).map(f).collect())
+    };
+    // Each round's on/off ratio: the two phases ran back to back, so a
+    // drift in the machine's load mostly cancels out.
+    let round_ratios: Vec<f64> = phases
+        .chunks(2)
+        .filter_map(|pair| match pair {
+            [a, b] => {
+                let (off, on) = if a.on { (b, a) } else { (a, b) };
+                Some(on.workflows_per_s / off.workflows_per_s)
+            }
+            _ => None,
+        })
+        .collect();
+    let shown: Vec<String> = round_ratios.iter().map(|r| format!("{r:.3}")).collect();
+    let (off, on) = (
+        of(false, |p| p.workflows_per_s),
+        of(true, |p| p.workflows_per_s),
+    );
     println!(
-        "median throughput: off {off:.0}/s, on {on:.0}/s: on/off = {:.3} ({:+.1} %); {exported} spans exported",
-        on / off,
-        100.0 * (on / off - 1.0)
+        "median throughput: off {off:.0}/s, on {on:.0}/s; on/off per round: {} (median {:.3}); \
+         CPU per workflow (median): off {:.3} ms, on {:.3} ms; {exported} spans exported",
+        shown.join(", "),
+        median(round_ratios.clone()),
+        of(false, |p| p.cpu_ms_per_workflow),
+        of(true, |p| p.cpu_ms_per_workflow),
     );
 }
