@@ -192,3 +192,78 @@ async fn runs_are_counted_with_bounded_labels() {
         other => panic!("no driving gauge: {other:?}"),
     }
 }
+
+/// The store-wide gauges on Redis: runs in flight, and the age of the
+/// oldest task no worker has been given yet (before the queue's consumer
+/// group exists, and after).
+#[tokio::test]
+async fn redis_reports_runs_in_flight_and_queue_lag() {
+    use steadfast::Store;
+    let server = support::redis_server::RedisServer::start();
+    let store = support::redis_store(&server).await;
+    let client = steadfast::Client::new(store.clone());
+    let queues = vec!["default".to_owned()];
+    let now = || steadfast::wall_clock_ms();
+
+    let empty = store
+        .gauges(&queues, now())
+        .await
+        .expect("reads")
+        .expect("reported");
+    assert_eq!((empty.runs_in_flight, empty.timers_due), (0, 0));
+    assert_eq!(
+        empty.queue_lag,
+        vec![("default".to_owned(), Duration::ZERO)]
+    );
+
+    client
+        .start::<retrying>("lag-1", (0, false))
+        .await
+        .expect("starts");
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let waiting = store
+        .gauges(&queues, now())
+        .await
+        .expect("reads")
+        .expect("reported");
+    assert_eq!(waiting.runs_in_flight, 1);
+    assert!(
+        waiting.queue_lag[0].1 >= Duration::from_millis(50),
+        "{waiting:?}"
+    );
+
+    // A worker takes the task: nothing waits any more, though the run is
+    // still in flight (its task stays in the stream until it is released).
+    let taken = store
+        .poll("lag-worker", &queues, 10, Duration::from_millis(100))
+        .await
+        .expect("polls");
+    assert_eq!(taken.len(), 1);
+    let delivered = store
+        .gauges(&queues, now())
+        .await
+        .expect("reads")
+        .expect("reported");
+    assert_eq!(delivered.runs_in_flight, 1);
+    assert_eq!(delivered.queue_lag[0].1, Duration::ZERO, "{delivered:?}");
+
+    client
+        .start::<retrying>("lag-2", (0, false))
+        .await
+        .expect("starts");
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let again = store
+        .gauges(&queues, now())
+        .await
+        .expect("reads")
+        .expect("reported");
+    assert_eq!(again.runs_in_flight, 2);
+    assert!(
+        again.queue_lag[0].1 >= Duration::from_millis(50),
+        "{again:?}"
+    );
+    assert!(
+        again.queue_lag[0].1 < Duration::from_secs(5),
+        "only the new task waits: {again:?}"
+    );
+}
