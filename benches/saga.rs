@@ -319,9 +319,9 @@ fn main() {
     }
     if let Some(rounds) = opts.telemetry {
         eprintln!("telemetry A/B: {rounds} rounds of off and on ...");
-        let (phases, exported) =
+        let (phases, exported, per_span) =
             rt.block_on(telemetry::ab(opts.workflows, opts.concurrency, rounds));
-        telemetry::print(&phases, exported, opts.workflows);
+        telemetry::print(&phases, exported, per_span, opts.workflows);
     }
     if opts.only_telemetry {
         return;

@@ -174,7 +174,11 @@ pub(crate) struct Phase {
 
 /// The A/B: `rounds` × (off, on), alternating which goes first; returns
 /// every phase and the spans exported.
-pub(crate) async fn ab(workflows: usize, concurrency: usize, rounds: usize) -> (Vec<Phase>, u64) {
+pub(crate) async fn ab(
+    workflows: usize,
+    concurrency: usize,
+    rounds: usize,
+) -> (Vec<Phase>, u64, Duration) {
     let telemetry = Telemetry::install();
     let target = Target::private(Durability::EverySec);
     let worker = Worker::builder(target.store().await)
@@ -214,11 +218,40 @@ pub(crate) async fn ab(workflows: usize, concurrency: usize, rounds: usize) -> (
     worker.shutdown().await.expect("stops");
     let _ = telemetry.provider.force_flush();
     let exported = telemetry.exported.load(Ordering::Relaxed);
-    (phases, exported)
+    let per_span = span_cost(&telemetry);
+    (phases, exported, per_span)
+}
+
+/// The CPU one span costs with telemetry on, outside the runtime: a span
+/// shaped like an attempt's (six fields, two recorded later), created,
+/// entered, left and closed, 50,000 times on this thread.
+fn span_cost(telemetry: &Telemetry) -> Duration {
+    const SPANS: u32 = 50_000;
+    telemetry.switch(true);
+    let cpu_before = cpu_seconds("self");
+    for i in 0..SPANS {
+        let span = tracing::info_span!(
+            "steadfast.activity",
+            steadfast.activity.name = "charge_card",
+            steadfast.activity.step = "charge_card#0",
+            steadfast.activity.attempt = i,
+            steadfast.activity.idempotency_key = "order-1/charge_card#0/1",
+            steadfast.activity.outcome = tracing::field::Empty,
+            steadfast.activity.duration_ms = tracing::field::Empty,
+        );
+        let entered = span.enter();
+        drop(entered);
+        span.record("steadfast.activity.outcome", "succeeded");
+        span.record("steadfast.activity.duration_ms", 1u64);
+    }
+    let _ = telemetry.provider.force_flush();
+    let cpu = cpu_seconds("self") - cpu_before;
+    telemetry.switch(false);
+    Duration::from_secs_f64(cpu / f64::from(SPANS))
 }
 
 /// Prints the phases and the on/off ratio of the median throughputs.
-pub(crate) fn print(phases: &[Phase], exported: u64, workflows: usize) {
+pub(crate) fn print(phases: &[Phase], exported: u64, per_span: Duration, workflows: usize) {
     println!(
         "\ntelemetry A/B (appendfsync everysec, same server and worker, phases alternated; \
          {workflows} runs of {TRANSITIONS_PER_RUN} transitions per phase; on = {}, {} OpenTelemetry layer, \
@@ -271,10 +304,11 @@ pub(crate) fn print(phases: &[Phase], exported: u64, workflows: usize) {
     );
     println!(
         "median throughput: off {off:.0}/s, on {on:.0}/s; on/off per round: {} (median {:.3}); \
-         CPU per workflow (median): off {:.3} ms, on {:.3} ms; {exported} spans exported",
+         CPU per workflow (median): off {:.3} ms, on {:.3} ms; {exported} spans exported; one span alone: {:.1} µs of CPU",
         shown.join(", "),
         median(round_ratios.clone()),
         of(false, |p| p.cpu_ms_per_workflow),
         of(true, |p| p.cpu_ms_per_workflow),
+        per_span.as_secs_f64() * 1e6,
     );
 }
