@@ -15,7 +15,9 @@
 //! the result) until `--workflows` have finished; then `--sequential` runs
 //! go one at a time. In the same run the benchmark measures the limit: how
 //! many of our commit scripts this Redis executes per second through the
-//! same client library, with as many in flight.
+//! same client library, with as many in flight. Then the cost of
+//! telemetry, A/B on one private server (`--no-telemetry` skips it,
+//! `--only-telemetry` runs only it, `--telemetry-rounds N`, default 3).
 
 #[path = "../tests/support/redis_cluster.rs"]
 #[allow(dead_code, unreachable_pub)]
@@ -40,6 +42,8 @@ mod measure;
 mod runs;
 #[path = "saga/targets.rs"]
 mod targets;
+#[path = "saga/telemetry.rs"]
+mod telemetry;
 
 use measure::ms;
 use redis_server::Durability;
@@ -59,6 +63,10 @@ enum Place {
 
 struct Options {
     quick: bool,
+    /// The telemetry A/B (`--no-telemetry` skips it, `--only-telemetry`
+    /// runs nothing else), with this many rounds.
+    telemetry: Option<usize>,
+    only_telemetry: bool,
     scaling: bool,
     sweeps: bool,
     workflows: usize,
@@ -107,6 +115,9 @@ impl Options {
         let private = matches!(place, Place::Private(_));
         Options {
             quick,
+            telemetry: (private && !flag("--no-telemetry"))
+                .then(|| value("--telemetry-rounds").unwrap_or(3)),
+            only_telemetry: private && flag("--only-telemetry"),
             // Sweeps and the scaling check start private servers of their
             // own: only with the private ones.
             scaling: private && !flag("--no-scaling"),
@@ -297,13 +308,24 @@ fn main() {
         return;
     }
     let opts = Options::parse();
-    let mut results = Vec::new();
-    for target in opts.targets() {
-        eprintln!("running on {} ...", target.label);
-        results.push(rt.block_on(run_mode(&opts, &target)));
+    if !opts.only_telemetry {
+        let mut results = Vec::new();
+        for target in opts.targets() {
+            eprintln!("running on {} ...", target.label);
+            results.push(rt.block_on(run_mode(&opts, &target)));
+        }
+        print_table(&opts, &results);
+        print_wait_ratios(&results);
     }
-    print_table(&opts, &results);
-    print_wait_ratios(&results);
+    if let Some(rounds) = opts.telemetry {
+        eprintln!("telemetry A/B: {rounds} rounds of off and on ...");
+        let (phases, exported, per_span) =
+            rt.block_on(telemetry::ab(opts.workflows, opts.concurrency, rounds));
+        telemetry::print(&phases, exported, per_span, opts.workflows);
+    }
+    if opts.only_telemetry {
+        return;
+    }
     if opts.sweeps {
         eprintln!("sweeps: steps, state size, runs in flight ...");
         let rows = rt.block_on(sweeps(&opts));

@@ -22,6 +22,9 @@ pub mod guide {
 
     #[doc = include_str!("../docs/testing.md")]
     pub mod testing {}
+
+    #[doc = include_str!("../docs/observability.md")]
+    pub mod observability {}
 }
 
 /// Everything a workflow module needs: `use steadfast::prelude::*;`.

@@ -21,6 +21,7 @@ mod registry;
 mod resources;
 mod schedule;
 mod store;
+pub mod telemetry;
 pub mod testing;
 mod worker;
 mod workflow;
@@ -51,7 +52,7 @@ pub use schedule::{
 pub use store::{AccessCheck, RedisStore, RedisStoreBuilder, redis_connection};
 pub use store::{
     Acquired, AdminStore, Applied, Lease, MemoryStore, RunList, ScheduleStore, Started, Store,
-    StoreError, Task, Unreadable,
+    StoreError, StoreGauges, Task, Unreadable,
 };
 pub use worker::{Worker, WorkerBuilder, WorkerError, WorkerHandle};
 pub use workflow::{

@@ -21,6 +21,7 @@ use crate::registry::Registry;
 use crate::resources::Resources;
 use crate::store::fatal::{Fatal, Watched};
 use crate::store::{Acquired, Store, StoreError, Task};
+use crate::telemetry::{Propagation, TracePropagator};
 use crate::workflow::Workflow;
 
 /// Why a worker could not be built or stopped running.
@@ -71,6 +72,8 @@ pub struct WorkerBuilder {
     worker_id: Option<String>,
     crash_plan: Option<Arc<dyn CrashPlan>>,
     limits: Limits,
+    propagation: Propagation,
+    gauges_every: Option<Duration>,
 }
 
 impl WorkerBuilder {
@@ -167,6 +170,26 @@ impl WorkerBuilder {
         self
     }
 
+    /// Continues the trace context stored with each run (captured by a
+    /// client given a propagator too:
+    /// [`Client::with_trace_propagator`](crate::Client::with_trace_propagator))
+    /// in the spans of its drives; a child run started here stores the
+    /// context of the parent's drive. Without one, each drive's spans
+    /// start on their own.
+    pub fn trace_propagator(mut self, propagator: impl TracePropagator) -> Self {
+        self.propagation = Propagation::new(Arc::new(propagator));
+        self
+    }
+
+    /// How often the worker reads the store-wide gauges (runs in flight,
+    /// timers due, queue lag: `docs/observability.md`) for its metrics;
+    /// `None` never (default: every 10 s). Each read costs the store a few
+    /// commands (on Redis, per shard, 2 + 2 × the queues served).
+    pub fn store_gauges_every(mut self, every: Option<Duration>) -> Self {
+        self.gauges_every = every.map(|e| e.max(Duration::from_millis(10)));
+        self
+    }
+
     /// Makes the worker crash where `plan` says (crash tests).
     pub fn crash_plan(mut self, plan: impl CrashPlan) -> Self {
         self.crash_plan = Some(Arc::new(plan));
@@ -218,12 +241,14 @@ impl WorkerBuilder {
                 crash_plan: self.crash_plan,
                 halt: Halt::default(),
                 limits: self.limits,
+                propagation: self.propagation,
             }),
             queues,
             concurrency: self.concurrency,
             poll_wait: self.poll_wait,
             shutdown_grace: self.shutdown_grace,
             timer_poll: self.timer_poll,
+            gauges_every: self.gauges_every,
         })
     }
 }
@@ -255,6 +280,7 @@ pub struct Worker {
     poll_wait: Duration,
     shutdown_grace: Duration,
     timer_poll: Duration,
+    gauges_every: Option<Duration>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -290,6 +316,8 @@ impl Worker {
             worker_id: None,
             crash_plan: None,
             limits: Limits::DEFAULT,
+            propagation: Propagation::default(),
+            gauges_every: Some(Duration::from_secs(10)),
         }
     }
 
@@ -330,6 +358,7 @@ impl Worker {
         let _clockwork = AbortOnDrop(tokio::spawn(clockwork(
             Arc::clone(&engine),
             self.timer_poll,
+            self.gauges_every,
         )));
         loop {
             while runs.try_join_next().is_some() {}
@@ -502,9 +531,11 @@ impl WorkerHandle {
 }
 
 /// Fires due timers every `every`, and due schedules about every second,
-/// until dropped.
-async fn clockwork(engine: Arc<Engine>, every: Duration) {
-    let schedule_every = (Duration::from_secs(1).as_millis() / every.as_millis().max(1)).max(1);
+/// and reads the store's gauges about every `gauges_every`, until dropped.
+async fn clockwork(engine: Arc<Engine>, every: Duration, gauges_every: Option<Duration>) {
+    let ticks = |period: Duration| (period.as_millis() / every.as_millis().max(1)).max(1);
+    let schedule_every = ticks(Duration::from_secs(1));
+    let gauge_every = gauges_every.map(ticks);
     let mut tick: u128 = 0;
     loop {
         tokio::time::sleep(every).await;
@@ -518,6 +549,11 @@ async fn clockwork(engine: Arc<Engine>, every: Duration) {
             && let Err(e) = engine.fire_schedules().await
         {
             debug!(error = %e, "firing schedules failed; retrying");
+        }
+        if gauge_every.is_some_and(|g| tick.is_multiple_of(g))
+            && let Err(e) = engine.read_store_gauges().await
+        {
+            debug!(error = %e, "reading the store's gauges failed; retrying");
         }
         tick += 1;
     }

@@ -12,7 +12,9 @@ use crate::core::{
 use crate::operator;
 use crate::schedule::{CronSchedule, MissedRuns, ScheduleSpec};
 use crate::store::{ScheduleStore, Started, Store, StoreError};
+use crate::telemetry::{Propagation, TracePropagator, spans};
 use crate::workflow::{Signal, Workflow};
+use tracing::Instrument;
 
 mod errors;
 mod handle;
@@ -85,6 +87,7 @@ pub struct Client {
     clock: Arc<dyn Clock>,
     signal_bound: usize,
     limits: Limits,
+    propagation: Propagation,
 }
 
 impl std::fmt::Debug for Client {
@@ -106,6 +109,7 @@ impl Client {
             clock: Arc::new(SystemClock),
             signal_bound: 100,
             limits: Limits::DEFAULT,
+            propagation: Propagation::default(),
         }
     }
 
@@ -134,6 +138,17 @@ impl Client {
     /// runs). Past it, sending fails with [`SendError::BufferFull`].
     pub fn with_signal_bound(mut self, bound: usize) -> Self {
         self.signal_bound = bound.max(1);
+        self
+    }
+
+    /// Captures the trace context of each start (the `steadfast.start`
+    /// span, a child of the caller's current span) with `propagator` and
+    /// stores it with the run, so that the workers driving it continue the
+    /// caller's trace (give them a propagator too:
+    /// [`WorkerBuilder::trace_propagator`](crate::WorkerBuilder::trace_propagator)).
+    /// Without one, no trace context is stored.
+    pub fn with_trace_propagator(mut self, propagator: impl TracePropagator) -> Self {
+        self.propagation = Propagation::new(Arc::new(propagator));
         self
     }
 
@@ -189,7 +204,14 @@ impl Client {
         self.limits
             .check_start(&record)
             .map_err(ClientError::TooLarge)?;
-        match self.store.create(&core::create(record)).await? {
+        let span = spans::start(&record.id, W::NAME, &record.queue);
+        record.trace = self.propagation.context_of(&span);
+        let created = self
+            .store
+            .create(&core::create(record))
+            .instrument(span)
+            .await?;
+        match created {
             Started::Created => {}
             Started::Existing(existing) => {
                 if options.reject_duplicate {

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::telemetry::TraceContext;
+
 use super::phase::{Ending, Outcome, Phase, StateSnapshot, Status, Wait, Work};
 
 /// A request from outside to stop a run.
@@ -97,6 +99,10 @@ pub struct RunRecord {
     pub generation: u64,
     /// Signals sent and not yet consumed, oldest first.
     pub signals: Vec<SignalEntry>,
+    /// The W3C trace context of the span that started the run (a client's
+    /// start, a parent run's transition): every worker that drives the
+    /// run continues that trace. Written at creation, never changed.
+    pub trace: Option<TraceContext>,
     /// Creation time, milliseconds since the Unix epoch.
     pub created_at_ms: u64,
     /// Time of the last transition, milliseconds since the Unix epoch.
@@ -134,6 +140,7 @@ impl RunRecord {
             parent: None,
             generation: 0,
             signals: Vec::new(),
+            trace: None,
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
         }

@@ -12,7 +12,9 @@ use super::{DriveError, Engine, guarded};
 use crate::context::WorkflowContext;
 use crate::core::{self, Cause, ChildCheck, CompensationEntry, Input, RunRecord, StepOutcome};
 use crate::registry::{AnyState, ErasedActivity, ErasedTransition, ErasedWorkflow};
+use crate::telemetry::{metrics, spans};
 use crate::workflow::Resume;
+use tracing::{Instrument, Span};
 
 /// The activity call an action names.
 pub(super) struct Call<'a> {
@@ -133,6 +135,7 @@ impl Engine {
             Err(park) => return Ok(Some(*park)),
         };
         let spec = CallSpec {
+            activity: call.activity,
             step: call.step,
             input: call.input,
             key: call.key,
@@ -177,21 +180,36 @@ impl Engine {
             Err(park) => return Ok(Some(*park)),
         };
         let spec = CallSpec {
+            activity: &entry.activity,
             step: &entry.step,
             input: &entry.input,
             key: &entry.key,
         };
-        Ok(
-            match self.call(held, record, &handler, spec, false).await? {
-                CallEnd::Interrupted => None,
-                CallEnd::Broken(reason) => Some(Input::Park { reason }),
-                CallEnd::Succeeded { .. } => Some(Input::Compensated),
-                CallEnd::GaveUp { attempts, failure } => Some(Input::CompensationGaveUp {
+        let span = spans::compensation(&entry.activity, &entry.step, &entry.key);
+        let end = self
+            .call(held, record, &handler, spec, false)
+            .instrument(span.clone())
+            .await?;
+        Ok(match end {
+            CallEnd::Interrupted => None,
+            CallEnd::Broken(reason) => {
+                spans::compensation_ended(&span, Some(&reason));
+                Some(Input::Park { reason })
+            }
+            CallEnd::Succeeded { .. } => {
+                spans::compensation_ended(&span, None);
+                metrics::compensation(&record.workflow, &entry.activity, true);
+                Some(Input::Compensated)
+            }
+            CallEnd::GaveUp { attempts, failure } => {
+                spans::compensation_ended(&span, Some(&failure.message));
+                metrics::compensation(&record.workflow, &entry.activity, false);
+                Some(Input::CompensationGaveUp {
                     attempts,
                     message: failure.message,
-                }),
-            },
-        )
+                })
+            }
+        })
     }
 
     /// Reads the child the run waits for and decides what that means:
@@ -214,7 +232,13 @@ impl Engine {
                     await_signal: None,
                 },
             },
-            ChildCheck::Start { child, then } => {
+            ChildCheck::Start { mut child, then } => {
+                // The child continues the parent's trace, under the span
+                // of the drive that starts it.
+                child.trace = self
+                    .propagation
+                    .context_of(&Span::current())
+                    .or_else(|| record.trace.clone());
                 self.store.create(&core::create(*child)).await?;
                 then
             }

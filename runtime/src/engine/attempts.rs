@@ -1,7 +1,7 @@
 //! Running one activity call: attempts with a timeout, retried with backoff.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -9,13 +9,15 @@ use std::panic::AssertUnwindSafe;
 use futures_util::FutureExt;
 use serde_json::Value;
 
-use tracing::debug;
+use tracing::{Instrument, Span, debug};
 
 use super::lease::Held;
 use super::{DriveError, Engine};
 use crate::activity::{ActivityContext, ActivityError, ActivityFailure, CompensationCall};
 use crate::core::{Input, Interrupt, RunRecord};
 use crate::registry::{AttemptResult, ErasedActivity};
+use crate::telemetry::metrics::{self, AttemptOutcome};
+use crate::telemetry::spans;
 
 /// How an activity call ended, once the retry policy has had its say.
 pub(crate) enum CallEnd {
@@ -129,6 +131,8 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// The call an activity attempt belongs to.
 pub(crate) struct CallSpec<'a> {
+    /// The activity's name.
+    pub(crate) activity: &'a str,
     /// The workflow step it belongs to.
     pub(crate) step: &'a str,
     /// Its frozen arguments.
@@ -165,8 +169,13 @@ impl Engine {
                 attempt,
                 Arc::clone(&self.resources),
             );
-            let run = run_attempt(handler, spec.input.clone(), ctx, options.timeout);
-            let Some(end) = self.unless_stopped(held, record, forward, run).await else {
+            let span = spans::attempt(spec.activity, spec.step, attempt, spec.key);
+            let started = Instant::now();
+            let run = run_attempt(handler, spec.input.clone(), ctx, options.timeout)
+                .instrument(span.clone());
+            let ended = self.unless_stopped(held, record, forward, run).await;
+            self.attempt_ended(record, &spec, &span, started, ended.as_ref());
+            let Some(end) = ended else {
                 if !held.live {
                     return Err(held.lost());
                 }
@@ -191,12 +200,14 @@ impl Engine {
                 None
             };
             let Some(delay) = delay else {
+                metrics::gave_up(&record.workflow, spec.activity);
                 return Ok(CallEnd::GaveUp {
                     attempts: attempt,
                     failure,
                 });
             };
             debug!(workflow_id = %record.id, step = %spec.step, attempt, error = %failure.message, ?delay, "attempt failed; retrying");
+            metrics::retry(&record.workflow, spec.activity);
             let input = Input::AttemptFailed {
                 attempt,
                 message: failure.message,
@@ -214,6 +225,35 @@ impl Engine {
                 return Ok(CallEnd::Interrupted);
             }
         }
+    }
+
+    /// Records how an attempt ended (`None`: cut short) in its span and
+    /// the metrics.
+    fn attempt_ended(
+        &self,
+        record: &RunRecord,
+        spec: &CallSpec<'_>,
+        span: &Span,
+        started: Instant,
+        end: Option<&AttemptEnd>,
+    ) {
+        let took = started.elapsed();
+        let (outcome, error) = match end {
+            None => (AttemptOutcome::Interrupted, None),
+            Some(AttemptEnd::Succeeded { .. }) => (AttemptOutcome::Succeeded, None),
+            Some(AttemptEnd::Broken(reason)) => (AttemptOutcome::Broken, Some(reason.as_str())),
+            Some(AttemptEnd::Failed(f)) => (
+                match f.cause {
+                    ActivityFailure::TimedOut { .. } => AttemptOutcome::TimedOut,
+                    ActivityFailure::Panicked(_) => AttemptOutcome::Panicked,
+                    _ => AttemptOutcome::Failed,
+                },
+                Some(f.message.as_str()),
+            ),
+        };
+        let took_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+        spans::attempt_ended(span, outcome, took_ms, error);
+        metrics::attempt(&record.workflow, spec.activity, outcome, took);
     }
 
     /// Awaits `work` unless a stop request (or, for forward work, the

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
-use tracing::{debug, info, warn};
+use tracing::{Instrument, Span, debug, info, warn};
 
 use crate::clock::Clock;
 use crate::core::{self, Action, Capabilities, Decision, FollowUp, Input, RunRecord, Write};
@@ -31,6 +31,7 @@ use crate::operator;
 use crate::registry::{Registry, StateCheck};
 use crate::resources::Resources;
 use crate::store::{Lease, Store, StoreError, Task, Unreadable};
+use crate::telemetry::{Propagation, metrics, spans};
 
 pub(crate) use attempts::panic_message;
 use lease::{Held, LeaseProof};
@@ -54,6 +55,8 @@ pub(crate) struct Engine {
     /// How large a run's data may grow: a decision over a limit parks the
     /// run instead of being written.
     pub(crate) limits: core::Limits,
+    /// Continues a run's stored trace context in its spans.
+    pub(crate) propagation: Propagation,
 }
 
 /// Set when a simulated crash stops the worker.
@@ -112,14 +115,32 @@ impl Engine {
             interrupts,
             live: true,
         };
-        let result = match record {
-            Ok(record) => self.drive(&mut held, *record, task.deliveries).await,
-            Err(unreadable) => self.park_unreadable(&held, unreadable).await,
+        let (workflow, trace) = match &record {
+            Ok(r) => (r.workflow.as_str(), r.trace.as_ref()),
+            Err(_) => ("", None),
         };
+        let span = spans::run(
+            &lease.workflow_id,
+            workflow,
+            &task.queue,
+            &self.worker_id,
+            lease.fence,
+        );
+        self.propagation.continue_trace(&span, trace);
+        let _driving = metrics::Driving::new(&task.queue);
+        let result = async {
+            match record {
+                Ok(record) => self.drive(&mut held, *record, task.deliveries).await,
+                Err(unreadable) => self.park_unreadable(&held, unreadable).await,
+            }
+        }
+        .instrument(span.clone())
+        .await;
         match result {
             Ok(()) | Err(DriveError::Crashed) => {}
             Err(DriveError::Store(e)) => {
-                warn!(workflow_id = %lease.workflow_id, error = %e, "dropping run; it resumes from its last checkpoint");
+                spans::failed(&span, "store", &e.to_string());
+                warn!(parent: &span, workflow_id = %lease.workflow_id, error = %e, "dropping run; it resumes from its last checkpoint");
             }
         }
     }
@@ -269,12 +290,26 @@ impl Engine {
 
     /// Decides `input` on `record` and applies the decision under the
     /// lease, honouring the crash plan and retrying while the store is
-    /// unreachable. Returns whether the worker keeps the run.
+    /// unreachable, in a `steadfast.transition` span. Returns whether the
+    /// worker keeps the run.
     async fn decide_and_apply(
         &self,
         held: &mut Held<'_>,
         record: &mut RunRecord,
         input: Input,
+    ) -> Result<bool, DriveError> {
+        let span = spans::transition(record.step(), held.lease.fence);
+        self.decide_and_apply_in(held, record, input, &span)
+            .instrument(span.clone())
+            .await
+    }
+
+    async fn decide_and_apply_in(
+        &self,
+        held: &mut Held<'_>,
+        record: &mut RunRecord,
+        input: Input,
+        span: &Span,
     ) -> Result<bool, DriveError> {
         let now = self.clock.now_ms();
         let park = |reason: String| {
@@ -319,6 +354,7 @@ impl Engine {
             .partition(|f| matches!(f, FollowUp::StopChild { .. }));
         self.follow_up(before).await;
         let guard = held.lease.guard(Some(record.seq), self.lease_for);
+        let committing = Instant::now();
         let mut delay = Duration::from_millis(50);
         let give_up = tokio::time::Instant::now() + self.lease_for;
         let applied = loop {
@@ -349,6 +385,8 @@ impl Engine {
         let keep = decision.keeps_lease() || applied.signal.is_some();
         if let Some(h) = &decision.history {
             debug!(workflow_id = %record.id, seq = h.seq, step = %h.step, status = %h.status, event = %h.event, "checkpoint");
+            metrics::transition(&record.workflow, h.status, committing.elapsed());
+            spans::transitioned(span, h, decision.record().and_then(RunRecord::reason));
         }
         let Decision { write, .. } = decision;
         if let Write::Record(next) = write {

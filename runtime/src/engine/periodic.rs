@@ -1,4 +1,5 @@
-//! What a worker does on a clock: fire due timers, fire due schedules.
+//! What a worker does on a clock: fire due timers, fire due schedules,
+//! read the store's gauges.
 
 use std::sync::Arc;
 
@@ -22,6 +23,14 @@ impl Engine {
         self.store
             .fire_timers(self.clock.now_ms(), &self.queues, 200)
             .await
+    }
+
+    /// Reads the store-wide gauges into the metrics.
+    pub(crate) async fn read_store_gauges(&self) -> Result<(), StoreError> {
+        if let Some(gauges) = self.store.gauges(&self.queues, self.clock.now_ms()).await? {
+            crate::telemetry::metrics::store_gauges(&gauges);
+        }
+        Ok(())
     }
 
     /// Starts the runs of due schedules of workflows this worker knows.

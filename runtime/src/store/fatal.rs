@@ -13,7 +13,8 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 
 use super::{
-    Acquired, AdminStore, Applied, Lease, ScheduleStore, Started, Store, StoreError, Task,
+    Acquired, AdminStore, Applied, Lease, ScheduleStore, Started, Store, StoreError, StoreGauges,
+    Task,
 };
 use crate::core::{Decision, Guard, HistoryEntry, Interrupt, RunRecord};
 use crate::schedule::ScheduleSpec;
@@ -165,6 +166,15 @@ impl Store for Watched {
         timeout: Duration,
     ) -> Result<Option<RunRecord>, StoreError> {
         let r = self.inner.wait_settled(workflow_id, timeout).await;
+        r.map_err(|e| self.fatal.note(e))
+    }
+
+    async fn gauges(
+        &self,
+        queues: &[String],
+        now_ms: u64,
+    ) -> Result<Option<StoreGauges>, StoreError> {
+        let r = self.inner.gauges(queues, now_ms).await;
         r.map_err(|e| self.fatal.note(e))
     }
 

@@ -342,6 +342,31 @@ impl StoreError {
     }
 }
 
+/// Gauges of a whole store, read on a worker's clock for its metrics
+/// ([`Store::gauges`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct StoreGauges {
+    /// Runs not settled (the active index).
+    pub runs_in_flight: u64,
+    /// Timers due and not yet fired, on every queue.
+    pub timers_due: u64,
+    /// For each queue asked about, the age of its oldest task not yet
+    /// delivered (zero when none waits).
+    pub queue_lag: Vec<(String, Duration)>,
+}
+
+impl StoreGauges {
+    /// Gauges with these values (for stores outside this crate).
+    pub fn new(runs_in_flight: u64, timers_due: u64, queue_lag: Vec<(String, Duration)>) -> Self {
+        StoreGauges {
+            runs_in_flight,
+            timers_due,
+            queue_lag,
+        }
+    }
+}
+
 /// Run storage: what workers and clients need. One implementation keeps
 /// everything in memory (tests, demos); the Redis one is durable and shared
 /// by many worker processes.
@@ -426,6 +451,19 @@ pub trait Store: Send + Sync + 'static {
         workflow_id: &str,
         timeout: Duration,
     ) -> Result<Option<RunRecord>, StoreError>;
+
+    /// What a worker's metrics read on its clock: runs not settled, timers
+    /// due at `now_ms`, and the age of the oldest task not yet delivered
+    /// in each of `queues`. `None` when the store does not tell (the
+    /// default). It costs several commands: call it on a slow clock.
+    async fn gauges(
+        &self,
+        queues: &[String],
+        now_ms: u64,
+    ) -> Result<Option<StoreGauges>, StoreError> {
+        let _ = (queues, now_ms);
+        Ok(None)
+    }
 
     /// The store's schedules, if it keeps them.
     fn schedules(&self) -> Option<&dyn ScheduleStore> {

@@ -220,6 +220,7 @@ fn next_of_new_phase(record: &RunRecord, now_ms: u64) -> RunRecord {
         parent: record.parent.clone(),
         generation: record.generation,
         signals: record.signals.clone(),
+        trace: record.trace.clone(),
         created_at_ms: record.created_at_ms,
         updated_at_ms: now_ms,
     }

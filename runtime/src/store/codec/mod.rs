@@ -302,6 +302,12 @@ pub(crate) fn creation_fields(record: &RunRecord) -> Vec<(String, String)> {
     if let Some(b) = record.signal_bound {
         f.push(("signal_bound".to_owned(), b.to_string()));
     }
+    if let Some(t) = &record.trace {
+        f.push(("traceparent".to_owned(), t.traceparent().to_owned()));
+        if let Some(state) = t.tracestate() {
+            f.push(("tracestate".to_owned(), state.to_owned()));
+        }
+    }
     f.extend(transition_fields(record, true).0);
     f
 }

@@ -11,6 +11,7 @@ use crate::core::{
     CompensationEntry, Ending, HistoryEntry, Interrupt, Outcome, ParkKind, Phase, RunRecord,
     SignalEntry, StateSnapshot, Status, Wait, Work,
 };
+use crate::telemetry::TraceContext;
 
 /// Reads fields one by one, saying exactly what is wrong with one that
 /// does not read.
@@ -265,9 +266,24 @@ pub(crate) fn parse(fields: &Fields) -> Result<RunRecord, String> {
         parent: r.opt_text("parent"),
         generation: r.opt_number("generation")?.unwrap_or(0),
         signals: Vec::new(),
+        trace: trace_of(fields),
         created_at_ms: r.number("created_at")?,
         updated_at_ms: r.number("updated_at")?,
     })
+}
+
+/// The stored trace context. It came from another process through Redis:
+/// one that does not read is ignored (the run's spans then start a trace
+/// of their own), never an error.
+fn trace_of(fields: &Fields) -> Option<TraceContext> {
+    let traceparent = fields.get("traceparent")?;
+    match TraceContext::parse(traceparent, fields.get("tracestate").map(String::as_str)) {
+        Ok(ctx) => Some(ctx),
+        Err(e) => {
+            tracing::warn!(workflow_id = ?fields.get("id"), error = %e, "ignoring the stored trace context");
+            None
+        }
+    }
 }
 
 /// Reads a record for a client or a tool. Like [`parse`], except that a
@@ -334,6 +350,7 @@ pub(crate) fn parse_for_display(fields: &Fields) -> Result<RunRecord, String> {
         parent: r.opt_text("parent"),
         generation: number("generation"),
         signals: Vec::new(),
+        trace: trace_of(fields),
         created_at_ms: number("created_at"),
         updated_at_ms: number("updated_at"),
     })

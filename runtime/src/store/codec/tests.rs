@@ -236,3 +236,47 @@ fn bad_fields_are_named() {
         "field `seq` is missing"
     );
 }
+
+#[test]
+fn the_trace_context_is_written_at_creation_and_kept_by_transitions() {
+    let mut record = sample();
+    record.trace = Some(
+        crate::telemetry::TraceContext::parse(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            Some("congo=t61rcWkgMzE"),
+        )
+        .expect("valid"),
+    );
+    let created = as_map(creation_fields(&record));
+    assert_eq!(
+        created.get("traceparent").map(String::as_str),
+        Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+    );
+    assert_eq!(
+        created.get("tracestate").map(String::as_str),
+        Some("congo=t61rcWkgMzE")
+    );
+    let after = written(&created, &record);
+    assert_eq!(parse(&after).expect("reads").trace, record.trace);
+    // Stored without one: none.
+    let plain = as_map(creation_fields(&sample()));
+    assert!(!plain.contains_key("traceparent"));
+    assert_eq!(parse(&plain).expect("reads").trace, None);
+}
+
+#[test]
+fn a_malformed_trace_context_is_ignored_not_an_error() {
+    let mut fields = as_map(creation_fields(&sample()));
+    for bad in [
+        "",
+        "garbage",
+        "00-zz-00f067aa0ba902b7-01",
+        "0é-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    ] {
+        fields.insert("traceparent".into(), bad.into());
+        fields.insert("tracestate".into(), "\u{1}".into());
+        let record = parse(&fields).expect("the record still reads");
+        assert_eq!(record.trace, None, "{bad:?}");
+        assert_eq!(parse_for_display(&fields).expect("shows").trace, None);
+    }
+}

@@ -11,8 +11,8 @@ use tokio::sync::Notify;
 
 use super::codec::{self, Fields};
 use super::{
-    Acquired, AdminStore, Applied, Lease, RunList, ScheduleStore, Started, Store, StoreError, Task,
-    Unreadable,
+    Acquired, AdminStore, Applied, Lease, RunList, ScheduleStore, Started, Store, StoreError,
+    StoreGauges, Task, Unreadable,
 };
 use crate::core::{Decision, Guard, HistoryEntry, Interrupt, RunIndex, RunRecord, Status};
 use crate::schedule::ScheduleSpec;
@@ -357,6 +357,27 @@ impl Store for MemoryStore {
     async fn ack(&self, task: &Task) -> Result<(), StoreError> {
         self.lock().delivered.remove(&task.receipt);
         Ok(())
+    }
+
+    /// Runs in flight and timers due; no queue lag (tasks here keep no
+    /// time).
+    async fn gauges(
+        &self,
+        _queues: &[String],
+        now_ms: u64,
+    ) -> Result<Option<StoreGauges>, StoreError> {
+        let inner = self.lock();
+        let active = inner
+            .indexes
+            .values()
+            .filter(|(index, _)| *index == RunIndex::Active)
+            .count() as u64;
+        let due = inner
+            .timers
+            .values()
+            .filter(|(at, _)| *at <= now_ms)
+            .count() as u64;
+        Ok(Some(StoreGauges::new(active, due, Vec::new())))
     }
 
     async fn fire_timers(

@@ -22,6 +22,7 @@
 mod apply;
 mod builder;
 pub mod connection;
+mod gauges;
 mod keys;
 mod poll;
 mod reads;
@@ -46,7 +47,8 @@ use waiters::Waiters;
 use async_trait::async_trait;
 
 use super::{
-    Acquired, AdminStore, Applied, Lease, ScheduleStore, Started, Store, StoreError, Task,
+    Acquired, AdminStore, Applied, Lease, ScheduleStore, Started, Store, StoreError, StoreGauges,
+    Task,
 };
 use crate::core::{Decision, Guard, HistoryEntry, Interrupt, RunRecord};
 
@@ -343,6 +345,14 @@ impl Store for RedisStore {
 
     async fn load(&self, workflow_id: &str) -> Result<Option<RunRecord>, StoreError> {
         self.read_run(workflow_id).await
+    }
+
+    async fn gauges(
+        &self,
+        queues: &[String],
+        now_ms: u64,
+    ) -> Result<Option<StoreGauges>, StoreError> {
+        self.read_gauges(queues, now_ms).await.map(Some)
     }
 
     async fn history(&self, workflow_id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
