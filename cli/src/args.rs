@@ -121,6 +121,9 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: Option<ScheduleAction>,
     },
+    /// Serve the web console: runs, a run's diagram and history, actions,
+    /// schedules (see docs/console.md).
+    Ui(crate::ui::UiArgs),
     /// Check the connection: where it goes, whether the user may do what
     /// workers (or, with --read-only, the read-only views) need, and what a
     /// crash or failover of Redis can lose. Exits with 1 when the user

@@ -16,6 +16,7 @@ mod args;
 mod doctor;
 mod ops;
 mod render;
+mod ui;
 
 use std::process::ExitCode;
 
@@ -34,12 +35,25 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(ops::run(cli)) {
-        Ok(out) => {
-            print!("{out}");
-            ExitCode::SUCCESS
-        }
+        Ok(out) => write_out(&out),
         Err(e) => {
             eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes the command's output. A reader that went away (`steadfast show x
+/// | head -1`) is no error: the rest is not wanted, so stop quietly instead
+/// of panicking as `print!` does on a closed pipe.
+fn write_out(out: &str) -> ExitCode {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write the output: {e}");
             ExitCode::FAILURE
         }
     }

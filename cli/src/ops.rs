@@ -59,6 +59,9 @@ pub(crate) enum CliError {
     /// A run could not be resumed.
     #[error(transparent)]
     Resume(#[from] ResumeError),
+    /// The console cannot start or stopped.
+    #[error(transparent)]
+    Ui(#[from] crate::ui::UiError),
 }
 
 impl From<StoreError> for CliError {
@@ -135,6 +138,9 @@ type KeyOf = dyn Fn(&str) -> String + Send + Sync;
 pub(crate) async fn run(cli: Cli) -> Result<String, CliError> {
     if let Command::Doctor { read_only } = cli.command {
         return doctor::run(&cli.conn, read_only).await;
+    }
+    if let Command::Ui(args) = cli.command {
+        return crate::ui::serve(&cli.conn, args).await;
     }
     let access = if reads_only(&cli.command) {
         AccessCheck::ReadOnly
@@ -228,6 +234,7 @@ async fn execute(store: Arc<dyn Store>, key_of: &KeyOf, cli: Cli) -> Result<Stri
         }
         Command::Schedules { action } => schedules(&client, action, as_json).await,
         Command::Doctor { read_only } => doctor::run(&cli.conn, read_only).await,
+        Command::Ui(args) => crate::ui::serve(&cli.conn, args).await,
     }
 }
 

@@ -23,6 +23,7 @@ mod apply;
 mod builder;
 pub mod connection;
 mod keys;
+mod pages;
 mod poll;
 mod reads;
 mod reply;
@@ -237,6 +238,11 @@ impl RedisStore {
         self.inner
             .keys
             .timers(self.inner.keys.shard_of(workflow_id))
+    }
+
+    /// The key of the catalog: each workflow type's entry (JSON) by name.
+    pub fn catalog_key(&self) -> String {
+        self.inner.keys.catalog()
     }
 
     /// The key of the hash of every schedule (spec JSON by schedule id).
