@@ -164,7 +164,7 @@ pub(crate) fn svg(entry: &CatalogEntry, path: &RunPath) -> Markup {
             viewBox={ "0 0 " (fmt(total_w)) " " (fmt(total_h)) } role="img"
             aria-label={ "state diagram of " (entry.workflow) } {
             defs {
-                marker #arrow viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse" {
+                marker #arrow viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="9" markerHeight="9" orient="auto-start-reverse" {
                     path d="M 0 0 L 10 5 L 0 10 z" {}
                 }
             }

@@ -87,7 +87,7 @@ pub(crate) fn status_badge(status: Status) -> Markup {
     } else {
         "live"
     };
-    html! { span.status class=(class) data-status=(status.as_str()) { (status.as_str()) } }
+    html! { span class={ "status " (class) } data-status=(status.as_str()) { (status.as_str()) } }
 }
 
 #[cfg(test)]
