@@ -44,7 +44,9 @@ impl RedisStore {
             let mut offset = 0usize;
             let mut kept = 0usize;
             loop {
-                let batch = query.limit + 1;
+                // What is still missing of `limit + 1` (one more than a
+                // page tells whether another follows).
+                let batch = (query.limit + 1).saturating_sub(kept).max(1);
                 let mut cmd = redis::cmd("ZRANGE");
                 cmd.arg(&key).arg(&start).arg(&end).arg("BYSCORE");
                 if rev {
