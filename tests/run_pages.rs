@@ -31,7 +31,10 @@ async fn a_page_of_a_hundred_thousand_runs_reads_about_one_page_of_the_index() {
 
     // The index entries, written directly in a few pipelined commands.
     let client = redis::Client::open(server.url()).expect("opens");
-    let mut conn = client.get_multiplexed_async_connection().await.expect("connects");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connects");
     let started = Instant::now();
     for chunk in (0..RUNS).collect::<Vec<_>>().chunks(10_000) {
         let mut cmd = redis::cmd("ZADD");
@@ -42,7 +45,10 @@ async fn a_page_of_a_hundred_thousand_runs_reads_about_one_page_of_the_index() {
         let _: i64 = cmd.query_async(&mut conn).await.expect("adds");
     }
     println!("{RUNS} index entries written in {:?}", started.elapsed());
-    assert_eq!(admin.count_runs(RunList::Active).await.expect("counts"), RUNS as u64);
+    assert_eq!(
+        admin.count_runs(RunList::Active).await.expect("counts"),
+        RUNS as u64
+    );
 
     // The first page, and one deep in the index.
     let t = Instant::now();
@@ -53,7 +59,11 @@ async fn a_page_of_a_hundred_thousand_runs_reads_about_one_page_of_the_index() {
     let first_took = t.elapsed();
     assert_eq!(first.runs.len(), 50);
     assert_eq!(first.runs[0].id, "run-000000");
-    assert!(first.entries_read <= 51, "read {} entries", first.entries_read);
+    assert!(
+        first.entries_read <= 51,
+        "read {} entries",
+        first.entries_read
+    );
     let deep = Cursor::new(score(90_000), "run-090000");
     let t = Instant::now();
     let page = admin
@@ -62,7 +72,11 @@ async fn a_page_of_a_hundred_thousand_runs_reads_about_one_page_of_the_index() {
         .expect("pages");
     let deep_took = t.elapsed();
     assert_eq!(page.runs[0].id, "run-090001");
-    assert!(page.entries_read <= 51 + SAME_MS, "read {} entries", page.entries_read);
+    assert!(
+        page.entries_read <= 51 + SAME_MS,
+        "read {} entries",
+        page.entries_read
+    );
     println!("a page of 50 of {RUNS} runs: first {first_took:?}, at 90 000 {deep_took:?}");
 
     // Walking every page sees every run once, in order.
@@ -77,7 +91,11 @@ async fn a_page_of_a_hundred_thousand_runs_reads_about_one_page_of_the_index() {
             .await
             .expect("pages");
         pages += 1;
-        assert!(page.entries_read <= 1001 + SAME_MS, "read {} entries", page.entries_read);
+        assert!(
+            page.entries_read <= 1001 + SAME_MS,
+            "read {} entries",
+            page.entries_read
+        );
         for r in &page.runs {
             assert!(r.id > last, "{} after {last}", r.id);
             last = r.id.clone();
@@ -89,11 +107,16 @@ async fn a_page_of_a_hundred_thousand_runs_reads_about_one_page_of_the_index() {
         }
     }
     assert_eq!(seen.len(), RUNS);
-    println!("all {RUNS} runs in {pages} pages of 1000: {:?}", t.elapsed());
+    println!(
+        "all {RUNS} runs in {pages} pages of 1000: {:?}",
+        t.elapsed()
+    );
 
     // A time range: the runs of ten milliseconds.
     let ranged = admin
-        .page_runs(&PageQuery::new(RunList::Active, 100).between(Some(score(300)), Some(score(300) + 9)))
+        .page_runs(
+            &PageQuery::new(RunList::Active, 100).between(Some(score(300)), Some(score(300) + 9)),
+        )
         .await
         .expect("pages");
     assert_eq!(ranged.runs.len(), 10 * SAME_MS);

@@ -3,17 +3,17 @@
 #![allow(missing_docs, unreachable_pub)]
 
 #[allow(dead_code)]
+mod console_support;
+#[allow(dead_code)]
 #[path = "../../tests/support/redis_server.rs"]
 mod redis_server;
-#[allow(dead_code)]
-mod console_support;
 
 use std::process::{Command, Stdio};
 
 use console_support::desk;
 use redis_server::RedisServer;
-use steadfast::prelude::*;
 use steadfast::RedisStore;
+use steadfast::prelude::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_pipe_ends_the_output_quietly() {
@@ -29,7 +29,12 @@ async fn a_closed_pipe_ends_the_output_quietly() {
         .start::<desk>("piped", ("piped".into(), true))
         .await
         .expect("starts");
-    for args in [&["show", "piped"][..], &["history", "piped"], &["runs"], &["--json", "show", "piped"]] {
+    for args in [
+        &["show", "piped"][..],
+        &["history", "piped"],
+        &["runs"],
+        &["--json", "show", "piped"],
+    ] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_steadfast"))
             .args(["--redis-url", &url])
             .args(args)
@@ -42,7 +47,10 @@ async fn a_closed_pipe_ends_the_output_quietly() {
         drop(child.stdout.take());
         let out = child.wait_with_output().expect("waits");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!stderr.contains("panicked"), "`steadfast {args:?}` panicked: {stderr}");
+        assert!(
+            !stderr.contains("panicked"),
+            "`steadfast {args:?}` panicked: {stderr}"
+        );
         assert_eq!(out.status.code(), Some(0), "`steadfast {args:?}`: {stderr}");
     }
 }

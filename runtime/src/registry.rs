@@ -106,7 +106,8 @@ impl Registry {
 
     /// Whether the activity registered as `name` declares a compensation.
     pub(crate) fn has_compensation(&self, name: &str) -> bool {
-        self.find_activity(name).is_some_and(|a| a.has_compensation())
+        self.find_activity(name)
+            .is_some_and(|a| a.has_compensation())
     }
 
     /// The catalog entry of every registered workflow, as `worker` writes

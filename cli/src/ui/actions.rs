@@ -81,7 +81,14 @@ fn refusal(app: &App, headers: &HeaderMap, form: &ActionForm) -> Option<Response
 
 /// The confirmation page: what is about to happen, and the same fields
 /// posted again with `confirmed=yes`.
-fn confirm(app: &App, title: &str, what: Markup, action: &str, form: &ActionForm, back: &str) -> Response {
+fn confirm(
+    app: &App,
+    title: &str,
+    what: Markup,
+    action: &str,
+    form: &ActionForm,
+    back: &str,
+) -> Response {
     let body = html! {
         h1 { (title) }
         div.confirm {
@@ -117,26 +124,41 @@ pub(crate) async fn run_action(
     let here = format!("{back}/{}", enc(&action));
     let nonce: Option<u64> = form.nonce.trim().parse().ok();
     let (title, what) = match action.as_str() {
-        "cancel" => ("Cancel the run", html! {
-            p { "Cancel run " code { (id) } "? It stops at its next suspension point and runs its compensations." }
-            p { "Reason: " q { (form.reason) } }
-        }),
-        "terminate" => ("Terminate the run", html! {
-            p { "Terminate run " code { (id) } " at once, " strong { "without compensating" } "?" }
-            p { "Reason: " q { (form.reason) } }
-        }),
-        "resume" => ("Resume the run", html! {
-            p { "Put run " code { (id) } " back to work from where it stopped?" }
-            p { "Note: " q { (form.note) } }
-        }),
-        "signal" => ("Send a signal", html! {
-            p { "Send signal " code { (form.name) } " to run " code { (id) } "?" }
-            pre.json { (form.payload) }
-        }),
-        "remove-signal" => ("Remove a buffered signal", html! {
-            p { "Remove signal " code { (form.nonce) } " from the buffer of run " code { (id) } "?" }
-            p { "Note: " q { (form.note) } }
-        }),
+        "cancel" => (
+            "Cancel the run",
+            html! {
+                p { "Cancel run " code { (id) } "? It stops at its next suspension point and runs its compensations." }
+                p { "Reason: " q { (form.reason) } }
+            },
+        ),
+        "terminate" => (
+            "Terminate the run",
+            html! {
+                p { "Terminate run " code { (id) } " at once, " strong { "without compensating" } "?" }
+                p { "Reason: " q { (form.reason) } }
+            },
+        ),
+        "resume" => (
+            "Resume the run",
+            html! {
+                p { "Put run " code { (id) } " back to work from where it stopped?" }
+                p { "Note: " q { (form.note) } }
+            },
+        ),
+        "signal" => (
+            "Send a signal",
+            html! {
+                p { "Send signal " code { (form.name) } " to run " code { (id) } "?" }
+                pre.json { (form.payload) }
+            },
+        ),
+        "remove-signal" => (
+            "Remove a buffered signal",
+            html! {
+                p { "Remove signal " code { (form.nonce) } " from the buffer of run " code { (id) } "?" }
+                p { "Note: " q { (form.note) } }
+            },
+        ),
         _ => return layout::error_page(StatusCode::NOT_FOUND, "No such action."),
     };
     if form.confirmed != "yes" {
@@ -203,9 +225,15 @@ pub(crate) async fn schedule_action(
         return confirm(&app, title, what, &here, &form, "/schedules");
     }
     let done = if pause {
-        app.client.pause_schedule(&id).await.map(|()| "paused".to_owned())
+        app.client
+            .pause_schedule(&id)
+            .await
+            .map(|()| "paused".to_owned())
     } else {
-        app.client.resume_schedule(&id).await.map(|()| "resumed".to_owned())
+        app.client
+            .resume_schedule(&id)
+            .await
+            .map(|()| "resumed".to_owned())
     };
     outcome(&app, done.map_err(|e| e.to_string()), "/schedules")
 }
@@ -235,7 +263,11 @@ fn outcome(app: &App, done: Result<String, String>, back: &str) -> Response {
                 p.problem { (e) }
                 p { a href=(back) { "Back" } }
             };
-            (StatusCode::CONFLICT, layout::page(app, "The action failed", "", body)).into_response()
+            (
+                StatusCode::CONFLICT,
+                layout::page(app, "The action failed", "", body),
+            )
+                .into_response()
         }
     }
 }

@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use maud::{Markup, html};
 use steadfast_runtime::Status;
-use steadfast_runtime::catalog::{CatalogEntry, EdgeKind, COMPENSATING, COMPLETED, CONTINUED, FAILED};
+use steadfast_runtime::catalog::{
+    COMPENSATING, COMPLETED, CONTINUED, CatalogEntry, EdgeKind, FAILED,
+};
 
 const NODE_H: f64 = 30.0;
 const ROW_H: f64 = 70.0;
@@ -38,7 +40,10 @@ impl RunPath {
             _ if step.is_empty() => None,
             _ => Some(step.to_owned()),
         };
-        let mut steps: Vec<String> = history_steps.into_iter().filter(|s| !s.is_empty()).collect();
+        let mut steps: Vec<String> = history_steps
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect();
         steps.dedup();
         RunPath {
             current,
@@ -126,8 +131,17 @@ fn rows(entry: &CatalogEntry) -> Vec<Vec<String>> {
         let d = depth.get(s.name.as_str()).copied().unwrap_or(0);
         rows[d].push(s.name.clone());
     }
-    let mut ends: Vec<&str> = entry.edges.iter().map(|e| e.to.as_str()).filter(|t| is_end(t)).collect();
-    ends.sort_by_key(|e| [COMPLETED, CONTINUED, FAILED, COMPENSATING].iter().position(|x| x == e));
+    let mut ends: Vec<&str> = entry
+        .edges
+        .iter()
+        .map(|e| e.to.as_str())
+        .filter(|t| is_end(t))
+        .collect();
+    ends.sort_by_key(|e| {
+        [COMPLETED, CONTINUED, FAILED, COMPENSATING]
+            .iter()
+            .position(|x| x == e)
+    });
     ends.dedup();
     rows[deepest + 1] = ends.iter().map(|e| (*e).to_owned()).collect();
     rows.retain(|r| !r.is_empty());
@@ -157,7 +171,12 @@ pub(crate) fn svg(entry: &CatalogEntry, path: &RunPath) -> Markup {
         .steps
         .windows(2)
         .map(|w| (w[0].as_str(), w[1].as_str()))
-        .chain(path.steps.last().zip(path.current.as_deref()).map(|(l, c)| (l.as_str(), c)))
+        .chain(
+            path.steps
+                .last()
+                .zip(path.current.as_deref())
+                .map(|(l, c)| (l.as_str(), c)),
+        )
         .collect();
     html! {
         svg.diagram xmlns="http://www.w3.org/2000/svg" width=(fmt(total_w)) height=(fmt(total_h))
@@ -197,7 +216,11 @@ fn node_class(name: &str, current: bool, attention: bool, visited: bool) -> Stri
         class.push_str(" end");
     }
     if current {
-        class.push_str(if attention { " current attention" } else { " current" });
+        class.push_str(if attention {
+            " current attention"
+        } else {
+            " current"
+        });
     } else if visited {
         class.push_str(" visited");
     }

@@ -47,7 +47,9 @@ pub(crate) enum UiError {
     )]
     Exposed(SocketAddr),
     /// The address cannot be bound.
-    #[error("cannot listen on {addr}: {source} (is another process using it? pick another with --listen)")]
+    #[error(
+        "cannot listen on {addr}: {source} (is another process using it? pick another with --listen)"
+    )]
     Bind {
         /// The address.
         addr: SocketAddr,

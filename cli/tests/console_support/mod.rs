@@ -94,12 +94,20 @@ impl Console {
     /// waits until it says where it listens.
     pub fn start(redis_url: &str, extra: &[&str], token: Option<&str>) -> Console {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_steadfast"));
-        cmd.args(["--redis-url", redis_url, "ui", "--listen", "127.0.0.1:0", "--live-interval-ms", "200"])
-            .args(extra)
-            .env_remove("REDIS_URL")
-            .env_remove("STEADFAST_UI_TOKEN")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "--redis-url",
+            redis_url,
+            "ui",
+            "--listen",
+            "127.0.0.1:0",
+            "--live-interval-ms",
+            "200",
+        ])
+        .args(extra)
+        .env_remove("REDIS_URL")
+        .env_remove("STEADFAST_UI_TOKEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
         if let Some(t) = token {
             cmd.env("STEADFAST_UI_TOKEN", t);
         }
@@ -123,7 +131,11 @@ impl Console {
             .and_then(|rest| rest.split('/').next())
             .map(|addr| format!("http://{addr}"))
             .unwrap_or_else(|| panic!("unexpected first line of steadfast ui: {first}"));
-        Console { proc, base, stderr: rx }
+        Console {
+            proc,
+            base,
+            stderr: rx,
+        }
     }
 
     /// Everything the console printed since it started listening.
@@ -167,7 +179,8 @@ impl Driver {
                 .spawn()
                 .expect("starts chromedriver"),
         );
-        let profile = std::env::temp_dir().join(format!("steadfast-chromium-{}-{port}", std::process::id()));
+        let profile =
+            std::env::temp_dir().join(format!("steadfast-chromium-{}-{port}", std::process::id()));
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
@@ -197,7 +210,11 @@ impl Driver {
                 Err(e) => panic!("cannot start a Chromium session through chromedriver: {e}"),
             }
         };
-        Driver { _proc: proc, _profile: profile, browser }
+        Driver {
+            _proc: proc,
+            _profile: profile,
+            browser,
+        }
     }
 
     /// Ends the session (the browser quits).
@@ -235,7 +252,10 @@ pub async fn wait_text(b: &Browser, css: &str, want: &str) -> String {
         if now.contains(want) {
             return now;
         }
-        assert!(Instant::now() < deadline, "`{css}` shows `{now}`, never `{want}`");
+        assert!(
+            Instant::now() < deadline,
+            "`{css}` shows `{now}`, never `{want}`"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -243,6 +263,8 @@ pub async fn wait_text(b: &Browser, css: &str, want: &str) -> String {
 /// Saves a screenshot of the page to `docs/<name>` at the workspace root.
 pub async fn screenshot(b: &Browser, name: &str) {
     let png = b.screenshot().await.expect("takes a screenshot");
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs").join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../docs")
+        .join(name);
     std::fs::write(&path, png).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
 }

@@ -11,19 +11,26 @@ use crate::ui::routes::App;
 
 /// A full page: the navigation, the read-only banner, `body`.
 pub(crate) fn page(app: &App, title: &str, active: &str, body: Markup) -> Markup {
-    let nav = [("runs", "/runs", "Runs"), ("schedules", "/schedules", "Schedules"), ("catalog", "/catalog", "Workflows")];
-    frame(title, html! {
-        header {
-            a.brand href="/runs" { "steadfast" }
-            nav {
-                @for (key, href, label) in nav {
-                    a href=(href) class=(if key == active { "active" } else { "" }) { (label) }
+    let nav = [
+        ("runs", "/runs", "Runs"),
+        ("schedules", "/schedules", "Schedules"),
+        ("catalog", "/catalog", "Workflows"),
+    ];
+    frame(
+        title,
+        html! {
+            header {
+                a.brand href="/runs" { "steadfast" }
+                nav {
+                    @for (key, href, label) in nav {
+                        a href=(href) class=(if key == active { "active" } else { "" }) { (label) }
+                    }
                 }
+                @if app.read_only { span.badge.readonly { "read-only" } }
             }
-            @if app.read_only { span.badge.readonly { "read-only" } }
-        }
-        main { (body) }
-    })
+            main { (body) }
+        },
+    )
 }
 
 /// A page without navigation (the login form).

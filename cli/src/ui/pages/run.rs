@@ -86,9 +86,10 @@ pub(crate) async fn live(State(app): State<Arc<App>>, Path(id): Path<String>) ->
             Ok(m) => Html(m.into_string()).into_response(),
             Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
         },
-        Ok(None) => (StatusCode::NOT_FOUND, Html(
-            html! { p.problem { "The run is gone (expired or deleted)." } }.into_string(),
-        ))
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            Html(html! { p.problem { "The run is gone (expired or deleted)." } }.into_string()),
+        )
             .into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
     }

@@ -150,7 +150,13 @@ fn diagram_of(r: &RunRecord, history: &[HistoryEntry], catalog: &[(String, Strin
 fn waits(r: &RunRecord) -> Markup {
     if let Some(w) = r.work() {
         return match w {
-            Work::Activity { activity, step, key, queue, .. } => html! {
+            Work::Activity {
+                activity,
+                step,
+                key,
+                queue,
+                ..
+            } => html! {
                 p #waits {
                     "activity " code { (activity) } " (state " code { (step) } "), attempt " (r.attempts + 1)
                     ", idempotency key " code { (key) }
@@ -162,8 +168,12 @@ fn waits(r: &RunRecord) -> Markup {
         };
     }
     match r.wait() {
-        Some(Wait::Timer { until_ms, .. }) => html! { p #waits { "a timer, until " (time(*until_ms)) } },
-        Some(Wait::Signal { name, deadline_ms, .. }) => html! {
+        Some(Wait::Timer { until_ms, .. }) => {
+            html! { p #waits { "a timer, until " (time(*until_ms)) } }
+        }
+        Some(Wait::Signal {
+            name, deadline_ms, ..
+        }) => html! {
             p #waits { "signal " code { (name) } @if let Some(d) = deadline_ms { ", until " (time(*d)) } }
         },
         Some(Wait::Child { id, workflow, .. }) => html! {

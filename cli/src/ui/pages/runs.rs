@@ -80,7 +80,12 @@ fn parse_time(text: &str) -> Result<Option<u64>, String> {
     if text.is_empty() {
         return Ok(None);
     }
-    let formats = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"];
+    let formats = [
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S",
+    ];
     let parsed = formats
         .iter()
         .find_map(|f| chrono::NaiveDateTime::parse_from_str(text, f).ok())
@@ -91,7 +96,9 @@ fn parse_time(text: &str) -> Result<Option<u64>, String> {
         });
     match parsed {
         Some(t) => Ok(u64::try_from(t.and_utc().timestamp_millis()).ok()),
-        None => Err(format!("`{text}` is no time; write 2026-12-01 or 2026-12-01T09:00 (UTC)")),
+        None => Err(format!(
+            "`{text}` is no time; write 2026-12-01 or 2026-12-01T09:00 (UTC)"
+        )),
     }
 }
 
@@ -112,13 +119,17 @@ pub(crate) async fn page(State(app): State<Arc<App>>, Query(query): Query<RunsQu
 
 async fn render(app: &App, query: &RunsQuery) -> Result<Response, StoreError> {
     let Some(admin) = app.store.admin() else {
-        return Ok(layout::error_page(StatusCode::NOT_IMPLEMENTED, "This store cannot list runs."));
+        return Ok(layout::error_page(
+            StatusCode::NOT_IMPLEMENTED,
+            "This store cannot list runs.",
+        ));
     };
     let q = query.q.trim();
-    if !q.is_empty() {
-        if app.store.load(q).await.ok().flatten().is_some() || admin.raw_record(q).await?.is_some() {
-            return Ok(Redirect::to(&format!("/runs/{}", enc(q))).into_response());
-        }
+    let found = !q.is_empty()
+        && (app.store.load(q).await.ok().flatten().is_some()
+            || admin.raw_record(q).await?.is_some());
+    if found {
+        return Ok(Redirect::to(&format!("/runs/{}", enc(q))).into_response());
     }
     let list = list_of(query);
     let limit = query.limit.unwrap_or(PAGE).clamp(1, 500);
@@ -141,9 +152,11 @@ async fn render(app: &App, query: &RunsQuery) -> Result<Response, StoreError> {
     let mut next = None;
     'pages: loop {
         let page = admin
-            .page_runs(&PageQuery::new(list, if filtering { limit * 2 } else { limit })
-                .after(cursor.clone())
-                .between(since, until))
+            .page_runs(
+                &PageQuery::new(list, if filtering { limit * 2 } else { limit })
+                    .after(cursor.clone())
+                    .between(since, until),
+            )
             .await?;
         for entry in &page.runs {
             scanned += 1;
@@ -151,7 +164,9 @@ async fn render(app: &App, query: &RunsQuery) -> Result<Response, StoreError> {
             let row = match app.store.load(&entry.id).await {
                 Ok(Some(r)) => Row::Run(Box::new(r)),
                 Ok(None) => Row::Missing(entry.id.clone()),
-                Err(StoreError::Corrupt { reason, .. }) => Row::Unreadable(entry.id.clone(), reason),
+                Err(StoreError::Corrupt { reason, .. }) => {
+                    Row::Unreadable(entry.id.clone(), reason)
+                }
                 Err(e) => return Err(e),
             };
             let keep = match &row {
@@ -176,18 +191,40 @@ async fn render(app: &App, query: &RunsQuery) -> Result<Response, StoreError> {
     // A full page at the very end of the index has no successor.
     if let Some(c) = &next {
         let probe = admin
-            .page_runs(&PageQuery::new(list, 1).after(Some(c.clone())).between(since, until))
+            .page_runs(
+                &PageQuery::new(list, 1)
+                    .after(Some(c.clone()))
+                    .between(since, until),
+            )
             .await?;
         if probe.runs.is_empty() {
             next = None;
         }
     }
     let counts = [
-        (RunList::Active, "In progress", admin.count_runs(RunList::Active).await?),
-        (RunList::Attention, "Needs attention", admin.count_runs(RunList::Attention).await?),
-        (RunList::Finished, "Finished", admin.count_runs(RunList::Finished).await?),
+        (
+            RunList::Active,
+            "In progress",
+            admin.count_runs(RunList::Active).await?,
+        ),
+        (
+            RunList::Attention,
+            "Needs attention",
+            admin.count_runs(RunList::Attention).await?,
+        ),
+        (
+            RunList::Finished,
+            "Finished",
+            admin.count_runs(RunList::Finished).await?,
+        ),
     ];
-    let workflows: Vec<String> = admin.catalog().await.unwrap_or_default().into_iter().map(|(k, _)| k).collect();
+    let workflows: Vec<String> = admin
+        .catalog()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     let body = html! {
         h1 { "Runs" }
         nav.tabs {
@@ -281,7 +318,12 @@ fn row_html(row: &Row) -> Markup {
 
 fn base_link(query: &RunsQuery, list: RunList) -> String {
     let mut link = format!("/runs?list={}", list_name(list));
-    for (k, v) in [("status", &query.status), ("workflow", &query.workflow), ("since", &query.since), ("until", &query.until)] {
+    for (k, v) in [
+        ("status", &query.status),
+        ("workflow", &query.workflow),
+        ("since", &query.since),
+        ("until", &query.until),
+    ] {
         if !v.is_empty() {
             link.push_str(&format!("&{k}={}", enc(v)));
         }
@@ -293,7 +335,11 @@ fn base_link(query: &RunsQuery, list: RunList) -> String {
 }
 
 fn next_link(query: &RunsQuery, list: RunList, cursor: &Cursor) -> String {
-    format!("{}&after={}", base_link(query, list), enc(&cursor.to_string()))
+    format!(
+        "{}&after={}",
+        base_link(query, list),
+        enc(&cursor.to_string())
+    )
 }
 
 fn first_link(query: &RunsQuery, list: RunList) -> String {
@@ -314,7 +360,10 @@ mod tests {
 
     #[test]
     fn a_status_picks_its_index() {
-        let q = RunsQuery { status: "parked".into(), ..RunsQuery::default() };
+        let q = RunsQuery {
+            status: "parked".into(),
+            ..RunsQuery::default()
+        };
         assert_eq!(list_of(&q), RunList::Attention);
     }
 }

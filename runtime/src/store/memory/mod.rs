@@ -11,11 +11,11 @@ use tokio::sync::Notify;
 
 use super::codec::{self, Fields};
 use super::{
-    Acquired, AdminStore, Applied, Lease, RunList, ScheduleStore, Started, Store, StoreError, Task,
-    Unreadable, IndexedRun, PageQuery, RunPage,
+    Acquired, AdminStore, Applied, IndexedRun, Lease, PageQuery, RunList, RunPage, ScheduleStore,
+    Started, Store, StoreError, Task, Unreadable,
 };
-use crate::core::{Decision, Guard, HistoryEntry, Interrupt, RunIndex, RunRecord, Status};
 use crate::catalog::CatalogEntry;
+use crate::core::{Decision, Guard, HistoryEntry, Interrupt, RunIndex, RunRecord, Status};
 use crate::schedule::ScheduleSpec;
 use data::{Delivery, Inner, LeaseState};
 

@@ -28,7 +28,11 @@ impl RedisStore {
         if let Some(c) = &query.after {
             let from = c.score_ms.to_string();
             // Keep the narrower of the cursor and the range's start.
-            start = if query.in_range(c.score_ms) { from } else { start };
+            start = if query.in_range(c.score_ms) {
+                from
+            } else {
+                start
+            };
         }
         let mut entries = Vec::new();
         let mut read = 0;

@@ -10,9 +10,9 @@ use redis::Value;
 use super::RedisStore;
 use super::keys::Keys;
 use super::reply::entries;
+use crate::catalog::CatalogEntry;
 use crate::core::{HistoryEntry, RunRecord};
 use crate::store::codec;
-use crate::catalog::CatalogEntry;
 use crate::store::{AdminStore, PageQuery, RunList, RunPage, StoreError};
 
 impl RedisStore {
