@@ -499,6 +499,51 @@ async fn actions_are_refused_from_other_sites_without_a_token_and_in_read_only_m
             .is_some(),
         "the stop request is stored"
     );
+    // A signal, then its removal from the buffer, confirmed.
+    let same_site = [
+        ("Origin", open.base.as_str()),
+        ("Sec-Fetch-Site", "same-origin"),
+    ];
+    let signal = format!("confirmed=yes&csrf={csrf}&name=go&payload=%7B%22by%22%3A%22dee%22%7D");
+    let (code, _) = http(
+        &open.base,
+        "POST",
+        "/runs/desk-9/signal",
+        &same_site,
+        &signal,
+    );
+    assert_eq!(code, 303);
+    let buffered = store
+        .load("desk-9")
+        .await
+        .expect("loads")
+        .expect("exists")
+        .signals;
+    assert_eq!(buffered.len(), 1, "the signal is buffered: {buffered:?}");
+    let (_, page) = http(&open.base, "GET", "/runs/desk-9", &[], "");
+    assert!(
+        page.contains(&format!("data-nonce=\"{}\"", buffered[0].nonce)),
+        "the page lists it"
+    );
+    let remove = format!(
+        "confirmed=yes&csrf={csrf}&nonce={}&note=wrong",
+        buffered[0].nonce
+    );
+    let (code, _) = http(
+        &open.base,
+        "POST",
+        "/runs/desk-9/remove-signal",
+        &same_site,
+        &remove,
+    );
+    assert_eq!(code, 303);
+    let buffered = store
+        .load("desk-9")
+        .await
+        .expect("loads")
+        .expect("exists")
+        .signals;
+    assert!(buffered.is_empty(), "the signal is removed: {buffered:?}");
     drop(open);
 
     let read_only = Console::start(&url, &["--read-only"], None);
