@@ -9,10 +9,13 @@
 //! steadfast resume order-42 --note "refund service fixed"
 //! steadfast signal order-45 cancel '{"reason":"customer asked"}'
 //! steadfast schedules pause weekly-report
+//! steadfast workflows order            # a registered workflow's states and edges
 //! steadfast doctor                    # connection, permissions, what Redis can lose
+//! steadfast ui                        # the web console on http://127.0.0.1:8080/
 //! ```
 
 mod args;
+mod catalog;
 mod doctor;
 mod ops;
 mod render;

@@ -38,6 +38,12 @@ pub(crate) enum CliError {
     /// No run has this id.
     #[error("no run with id `{0}` (check --prefix and --shards if the workers use others)")]
     NotFound(String),
+    /// No workflow type of this name is in the catalog.
+    #[error(
+        "no workflow `{0}` in the catalog (workers register theirs as they start; \
+         check --prefix if the workers use another)"
+    )]
+    NoWorkflow(String),
     /// No schedule has this id.
     #[error("no schedule with id `{0}`")]
     NoSchedule(String),
@@ -86,6 +92,7 @@ fn reads_only(command: &Command) -> bool {
             | Command::Show { .. }
             | Command::History { .. }
             | Command::Schedules { action: None }
+            | Command::Workflows { .. }
             | Command::Doctor { .. }
     )
 }
@@ -233,6 +240,7 @@ async fn execute(store: Arc<dyn Store>, key_of: &KeyOf, cli: Cli) -> Result<Stri
             }
         }
         Command::Schedules { action } => schedules(&client, action, as_json).await,
+        Command::Workflows { name } => crate::catalog::run(admin, name.as_deref(), as_json).await,
         Command::Doctor { read_only } => doctor::run(&cli.conn, read_only).await,
         Command::Ui(args) => crate::ui::serve(&cli.conn, args).await,
     }
