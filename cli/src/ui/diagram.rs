@@ -244,7 +244,21 @@ fn edge_class(kind: EdgeKind, taken: bool) -> String {
 fn edge_path(from: (f64, f64, f64), to: (f64, f64, f64)) -> String {
     let (fx, fy, fw) = from;
     let (tx, ty, tw) = to;
-    if ty > fy {
+    if ty > fy + ROW_H * 1.5 {
+        // Past the rows between: bend around the nodes in them.
+        let dir = if tx < fx { -1.0 } else { 1.0 };
+        format!(
+            "M {} {} C {} {}, {} {}, {} {}",
+            fmt(fx + dir * fw / 4.0),
+            fmt(fy + NODE_H / 2.0),
+            fmt(fx + dir * (fw / 2.0 + 40.0)),
+            fmt(fy + ROW_H),
+            fmt(tx + dir * (tw / 2.0 + 20.0)),
+            fmt(ty - ROW_H),
+            fmt(tx),
+            fmt(ty - NODE_H / 2.0)
+        )
+    } else if ty > fy {
         format!(
             "M {} {} L {} {}",
             fmt(fx),

@@ -188,7 +188,7 @@ impl Driver {
                 "binary": "/usr/bin/chromium",
                 "args": [
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--window-size=1280,900", "--hide-scrollbars",
+                    "--window-size=1280,1300", "--hide-scrollbars",
                     format!("--user-data-dir={}", profile.display()),
                 ],
             }),
