@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use futures_util::StreamExt as _;
 use maud::{Markup, html};
 use serde::Deserialize;
 use steadfast_runtime::{Cursor, PageQuery, RunList, RunRecord, StoreError};
@@ -20,6 +21,8 @@ const PAGE: usize = 50;
 /// The most index entries one request reads while filters drop runs: past
 /// it the page is shown as it is, with a link to go on.
 const MAX_SCANNED: usize = 2_000;
+/// Records read at once for a page.
+const CONCURRENT_READS: usize = 16;
 
 /// The list's filters, from the URL.
 #[derive(Debug, Default, Deserialize)]
@@ -158,10 +161,24 @@ async fn render(app: &App, query: &RunsQuery) -> Result<Response, StoreError> {
                     .between(since, until),
             )
             .await?;
-        for entry in &page.runs {
+        // The page's records, read a few at a time: the connection
+        // pipelines them.
+        let reads: Vec<_> = page
+            .runs
+            .iter()
+            .map(|e| {
+                let (store, id) = (Arc::clone(&app.store), e.id.clone());
+                async move { store.load(&id).await }
+            })
+            .collect();
+        let loaded: Vec<Result<Option<RunRecord>, StoreError>> = futures_util::stream::iter(reads)
+            .buffered(CONCURRENT_READS)
+            .collect()
+            .await;
+        for (entry, read) in page.runs.iter().zip(loaded) {
             scanned += 1;
             cursor = Some(Cursor::new(entry.score_ms, entry.id.clone()));
-            let row = match app.store.load(&entry.id).await {
+            let row = match read {
                 Ok(Some(r)) => Row::Run(Box::new(r)),
                 Ok(None) => Row::Missing(entry.id.clone()),
                 Err(StoreError::Corrupt { reason, .. }) => {
