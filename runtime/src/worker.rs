@@ -327,7 +327,9 @@ impl Worker {
         let mut failures: u32 = 0;
         tokio::pin!(shutdown);
         info!(worker = %engine.worker_id, queues = ?self.queues, "worker started");
-        register_catalog(&engine).await;
+        // In the background: the catalog only draws diagrams, and must not
+        // hold up the first poll.
+        tokio::spawn(register_catalog(Arc::clone(&engine)));
         let _clockwork = AbortOnDrop(tokio::spawn(clockwork(
             Arc::clone(&engine),
             self.timer_poll,
@@ -542,7 +544,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Writes what this worker runs to the store's catalog, for tools that do
 /// not link the workflows' code. A failure is logged, not fatal: the
 /// catalog only draws diagrams.
-async fn register_catalog(engine: &Engine) {
+async fn register_catalog(engine: Arc<Engine>) {
     let Some(admin) = engine.store.admin() else {
         return;
     };
