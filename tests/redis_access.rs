@@ -230,6 +230,25 @@ async fn workers_run_under_the_documented_user_and_stop_without_the_rights() {
         .await
         .expect("lists finished runs");
     assert_eq!(listed.len(), 5, "{listed:?}");
+    // The console's reads: counts, pages, the catalog the worker wrote.
+    assert_eq!(
+        admin
+            .count_runs(steadfast::RunList::Finished)
+            .await
+            .expect("counts"),
+        5
+    );
+    let page = admin
+        .page_runs(&steadfast::PageQuery::new(steadfast::RunList::Finished, 3))
+        .await
+        .expect("pages");
+    assert_eq!(page.runs.len(), 3);
+    assert!(page.next.is_some());
+    let catalog = admin.catalog().await.expect("reads the catalog");
+    assert!(
+        catalog.iter().any(|(name, _)| name == "greet"),
+        "the worker registered its workflow: {catalog:?}"
+    );
     let run = steadfast::Store::load(&reader, "g-0")
         .await
         .expect("reads a run")

@@ -128,6 +128,14 @@ async fn the_documented_redis_cli_commands_show_what_the_page_says() {
             ("HMGET", Some(k)) if k.ends_with("signup-7") => {
                 &["running", "sleep#0", "timer:20", "\"sleeping\""]
             }
+            ("HKEYS", Some(k)) if k.ends_with(":catalog") => &["order", "reminder", "approval"],
+            ("HGET", Some(k)) if k.ends_with(":catalog") => &[
+                "\"workflow\":\"order\"",
+                "\"fingerprint\"",
+                "\"name\":\"charge_card#0\"",
+                "\"kind\":\"compensation\"",
+                "\"registered_at_ms\"",
+            ],
             ("ZRANGE", Some(k)) if k.ends_with(":attention") => &["order-44"],
             ("ZREVRANGE", Some(k)) if k.ends_with(":done") => &["order-42"],
             ("HGETALL", _) => &[

@@ -121,6 +121,15 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: Option<ScheduleAction>,
     },
+    /// List the workflow types workers registered (their queue,
+    /// fingerprint, number of states), or show one's states and edges.
+    Workflows {
+        /// The workflow type to show.
+        name: Option<String>,
+    },
+    /// Serve the web console: runs, a run's diagram and history, actions,
+    /// schedules (see docs/console.md).
+    Ui(crate::ui::UiArgs),
     /// Check the connection: where it goes, whether the user may do what
     /// workers (or, with --read-only, the read-only views) need, and what a
     /// crash or failover of Redis can lose. Exits with 1 when the user

@@ -9,13 +9,17 @@
 //! steadfast resume order-42 --note "refund service fixed"
 //! steadfast signal order-45 cancel '{"reason":"customer asked"}'
 //! steadfast schedules pause weekly-report
+//! steadfast workflows order            # a registered workflow's states and edges
 //! steadfast doctor                    # connection, permissions, what Redis can lose
+//! steadfast ui                        # the web console on http://127.0.0.1:8080/
 //! ```
 
 mod args;
+mod catalog;
 mod doctor;
 mod ops;
 mod render;
+mod ui;
 
 use std::process::ExitCode;
 
@@ -34,12 +38,28 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(ops::run(cli)) {
-        Ok(out) => {
-            print!("{out}");
-            ExitCode::SUCCESS
-        }
+        Ok(out) => write_out(&out),
         Err(e) => {
             eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes the command's output. A reader that went away (`steadfast show x
+/// | head -1`) is no error: the rest is not wanted, so stop quietly instead
+/// of panicking as `print!` does on a closed pipe.
+fn write_out(out: &str) -> ExitCode {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write the output: {e}");
             ExitCode::FAILURE
         }
     }

@@ -38,6 +38,12 @@ pub(crate) enum CliError {
     /// No run has this id.
     #[error("no run with id `{0}` (check --prefix and --shards if the workers use others)")]
     NotFound(String),
+    /// No workflow type of this name is in the catalog.
+    #[error(
+        "no workflow `{0}` in the catalog (workers register theirs as they start; \
+         check --prefix if the workers use another)"
+    )]
+    NoWorkflow(String),
     /// No schedule has this id.
     #[error("no schedule with id `{0}`")]
     NoSchedule(String),
@@ -59,6 +65,9 @@ pub(crate) enum CliError {
     /// A run could not be resumed.
     #[error(transparent)]
     Resume(#[from] ResumeError),
+    /// The console cannot start or stopped.
+    #[error(transparent)]
+    Ui(#[from] crate::ui::UiError),
 }
 
 impl From<StoreError> for CliError {
@@ -83,6 +92,7 @@ fn reads_only(command: &Command) -> bool {
             | Command::Show { .. }
             | Command::History { .. }
             | Command::Schedules { action: None }
+            | Command::Workflows { .. }
             | Command::Doctor { .. }
     )
 }
@@ -135,6 +145,9 @@ type KeyOf = dyn Fn(&str) -> String + Send + Sync;
 pub(crate) async fn run(cli: Cli) -> Result<String, CliError> {
     if let Command::Doctor { read_only } = cli.command {
         return doctor::run(&cli.conn, read_only).await;
+    }
+    if let Command::Ui(args) = cli.command {
+        return crate::ui::serve(&cli.conn, args).await;
     }
     let access = if reads_only(&cli.command) {
         AccessCheck::ReadOnly
@@ -227,7 +240,9 @@ async fn execute(store: Arc<dyn Store>, key_of: &KeyOf, cli: Cli) -> Result<Stri
             }
         }
         Command::Schedules { action } => schedules(&client, action, as_json).await,
+        Command::Workflows { name } => crate::catalog::run(admin, name.as_deref(), as_json).await,
         Command::Doctor { read_only } => doctor::run(&cli.conn, read_only).await,
+        Command::Ui(args) => crate::ui::serve(&cli.conn, args).await,
     }
 }
 

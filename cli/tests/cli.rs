@@ -174,6 +174,28 @@ async fn operators_list_inspect_signal_and_repair_runs() {
         waiting_for_go(&client, id).await;
     }
 
+    // The worker registered what it runs; the command reads it back.
+    let listed = ok(&url, &["workflows"]);
+    assert!(
+        listed.contains("desk") && listed.contains("default"),
+        "{listed}"
+    );
+    let shown = ok(&url, &["workflows", "desk"]);
+    for want in [
+        "book#0",
+        "(compensable)",
+        "book#0 -> (compensating)",
+        "-> (completed)",
+    ] {
+        assert!(
+            shown.contains(want),
+            "`steadfast workflows desk` shows `{want}`:\n{shown}"
+        );
+    }
+    let as_json = ok(&url, &["--json", "workflows", "desk"]);
+    assert!(as_json.contains("\"kind\": \"compensation\""), "{as_json}");
+    assert!(fails(&url, &["workflows", "nope"]).contains("no workflow `nope`"));
+
     // What is in progress, and one run in detail.
     let runs = ok(&url, &["runs"]);
     for id in ["d-1", "d-2", "d-3"] {

@@ -6,6 +6,7 @@
 //! together with the macros.
 
 mod activity;
+pub mod catalog;
 pub mod check;
 mod client;
 mod clock;
@@ -51,8 +52,8 @@ pub use schedule::{
 #[cfg(feature = "redis")]
 pub use store::{AccessCheck, RedisStore, RedisStoreBuilder, redis_connection};
 pub use store::{
-    Acquired, AdminStore, Applied, Lease, MemoryStore, RunList, ScheduleStore, Started, Store,
-    StoreError, StoreGauges, Task, Unreadable,
+    Acquired, AdminStore, Applied, BadCursor, Cursor, IndexedRun, Lease, MemoryStore, PageQuery,
+    RunList, RunPage, ScheduleStore, Started, Store, StoreError, StoreGauges, Task, Unreadable,
 };
 pub use worker::{Worker, WorkerBuilder, WorkerError, WorkerHandle};
 pub use workflow::{

@@ -103,6 +103,21 @@ impl Registry {
     pub(crate) fn find_activity(&self, name: &str) -> Option<&Arc<dyn ErasedActivity>> {
         self.activities.get(name).map(|(_, a)| a)
     }
+
+    /// Whether the activity registered as `name` declares a compensation.
+    pub(crate) fn has_compensation(&self, name: &str) -> bool {
+        self.find_activity(name)
+            .is_some_and(|a| a.has_compensation())
+    }
+
+    /// The catalog entry of every registered workflow, as `worker` writes
+    /// them at `now_ms`.
+    pub(crate) fn catalog(&self, worker: &str, now_ms: u64) -> Vec<crate::catalog::CatalogEntry> {
+        self.workflows
+            .values()
+            .map(|(_, w)| crate::catalog::CatalogEntry::of(w.info(), self, worker, now_ms))
+            .collect()
+    }
 }
 
 /// A decoded workflow state of some workflow type, kept between the steps
@@ -372,6 +387,7 @@ pub(crate) enum AttemptResult {
 
 pub(crate) trait ErasedActivity: Send + Sync {
     fn options(&self) -> ActivityOptions;
+    fn has_compensation(&self) -> bool;
     fn attempt(&self, input: Value, ctx: ActivityContext) -> BoxFuture<AttemptResult>;
 }
 
@@ -380,6 +396,10 @@ struct ActivityEntry<A>(std::marker::PhantomData<fn() -> A>);
 impl<A: Activity> ErasedActivity for ActivityEntry<A> {
     fn options(&self) -> ActivityOptions {
         A::options()
+    }
+
+    fn has_compensation(&self) -> bool {
+        A::HAS_COMPENSATION
     }
 
     fn attempt(&self, input: Value, ctx: ActivityContext) -> BoxFuture<AttemptResult> {

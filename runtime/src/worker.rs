@@ -355,6 +355,9 @@ impl Worker {
         let mut failures: u32 = 0;
         tokio::pin!(shutdown);
         info!(worker = %engine.worker_id, queues = ?self.queues, "worker started");
+        // In the background: the catalog only draws diagrams, and must not
+        // hold up the first poll.
+        tokio::spawn(register_catalog(Arc::clone(&engine)));
         let _clockwork = AbortOnDrop(tokio::spawn(clockwork(
             Arc::clone(&engine),
             self.timer_poll,
@@ -574,6 +577,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// `<host>-<pid>-<ms nonce>-<n>`: unique per worker, also among workers
 /// one process builds in the same millisecond (two workers sharing an id
 /// would each take the other's lease as its own).
+/// Writes what this worker runs to the store's catalog, for tools that do
+/// not link the workflows' code. A failure is logged, not fatal: the
+/// catalog only draws diagrams.
+async fn register_catalog(engine: Arc<Engine>) {
+    let Some(admin) = engine.store.admin() else {
+        return;
+    };
+    let now = crate::clock::wall_clock_ms();
+    for entry in engine.registry.catalog(&engine.worker_id, now) {
+        if let Err(e) = admin.register_workflow(&entry).await {
+            warn!(workflow = %entry.workflow, error = %e, "cannot register the workflow in the catalog");
+        }
+    }
+}
+
 fn default_worker_id() -> String {
     static BUILT: AtomicU64 = AtomicU64::new(0);
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".to_owned());

@@ -23,6 +23,7 @@
 pub(crate) mod codec;
 pub(crate) mod fatal;
 mod memory;
+mod paging;
 #[cfg(feature = "redis")]
 mod redis;
 
@@ -30,10 +31,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::catalog::CatalogEntry;
 use crate::core::{Decision, Guard, HistoryEntry, Interrupt, RunRecord, SignalEntry};
 use crate::schedule::ScheduleSpec;
 
 pub use memory::MemoryStore;
+pub use paging::{BadCursor, Cursor, IndexedRun, PageQuery, RunPage};
 #[cfg(feature = "redis")]
 pub use redis::connection as redis_connection;
 #[cfg(feature = "redis")]
@@ -525,6 +528,21 @@ pub trait AdminStore: Send + Sync {
 
     /// How many runs an index holds.
     async fn count_runs(&self, list: RunList) -> Result<u64, StoreError>;
+
+    /// A page of an index, read from where `query.after` points: the store
+    /// reads about `query.limit` entries per shard, however large the
+    /// index (a score range of a sorted set on Redis).
+    async fn page_runs(&self, query: &PageQuery) -> Result<RunPage, StoreError>;
+
+    /// Writes (or replaces) a workflow type's catalog entry: what a worker
+    /// runs, for tools that do not link its code. Refused over
+    /// [`crate::catalog::MAX_ENTRY_BYTES`].
+    async fn register_workflow(&self, entry: &CatalogEntry) -> Result<(), StoreError>;
+
+    /// Every workflow type's catalog entry, as JSON text by workflow name
+    /// (read each with [`CatalogEntry::from_json`]: one written by another
+    /// version may not read).
+    async fn catalog(&self) -> Result<Vec<(String, String)>, StoreError>;
 
     /// Deletes everything of a run: record, history, signal buffer, timer
     /// and index entries (also what a record deleted by hand left). Tasks

@@ -25,6 +25,8 @@ pub(super) struct Inner {
     /// Run id -> (due, queue).
     pub(super) timers: HashMap<String, (u64, String)>,
     pub(super) schedules: BTreeMap<String, ScheduleSpec>,
+    /// Catalog entries (JSON) by workflow type.
+    pub(super) catalog: BTreeMap<String, String>,
     pub(super) next_receipt: u64,
 }
 

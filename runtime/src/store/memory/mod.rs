@@ -11,9 +11,10 @@ use tokio::sync::Notify;
 
 use super::codec::{self, Fields};
 use super::{
-    Acquired, AdminStore, Applied, Lease, RunList, ScheduleStore, Started, Store, StoreError,
-    StoreGauges, Task, Unreadable,
+    Acquired, AdminStore, Applied, IndexedRun, Lease, PageQuery, RunList, RunPage, ScheduleStore,
+    Started, Store, StoreError, StoreGauges, Task, Unreadable,
 };
+use crate::catalog::CatalogEntry;
 use crate::core::{Decision, Guard, HistoryEntry, Interrupt, RunIndex, RunRecord, Status};
 use crate::schedule::ScheduleSpec;
 use data::{Delivery, Inner, LeaseState};
@@ -527,6 +528,40 @@ impl AdminStore for MemoryStore {
 
     async fn count_runs(&self, list: RunList) -> Result<u64, StoreError> {
         Ok(self.list_runs(list, usize::MAX).await?.len() as u64)
+    }
+
+    async fn page_runs(&self, query: &PageQuery) -> Result<RunPage, StoreError> {
+        let wanted = match query.list {
+            RunList::Active => RunIndex::Active,
+            RunList::Attention => RunIndex::Attention,
+            RunList::Finished => RunIndex::Done,
+        };
+        let entries: Vec<IndexedRun> = self
+            .lock()
+            .indexes
+            .iter()
+            .filter(|(_, (index, _))| *index == wanted)
+            .map(|(id, (_, score))| IndexedRun::new(id.clone(), *score))
+            .collect();
+        let read = entries.len();
+        Ok(RunPage::merge(query, entries, read, false))
+    }
+
+    async fn register_workflow(&self, entry: &CatalogEntry) -> Result<(), StoreError> {
+        let json = entry
+            .to_json()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.lock().catalog.insert(entry.workflow.clone(), json);
+        Ok(())
+    }
+
+    async fn catalog(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self
+            .lock()
+            .catalog
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
     }
 
     async fn delete_run(&self, workflow_id: &str) -> Result<bool, StoreError> {

@@ -65,6 +65,13 @@ impl Keys {
         format!("{}{{sched}}:due", self.prefix)
     }
 
+    /// `<prefix>catalog` — each workflow type's catalog entry (JSON), by
+    /// name. Outside any shard: only single-key commands touch it, so it
+    /// may live in any Cluster slot.
+    pub(crate) fn catalog(&self) -> String {
+        format!("{}catalog", self.prefix)
+    }
+
     /// `<prefix>{s<n>}:q:<queue>` — a task queue's stream in one shard.
     pub(crate) fn tasks(&self, shard: u32, queue: &str) -> String {
         format!("{}q:{queue}", self.tag(shard))

@@ -24,6 +24,7 @@ mod builder;
 pub mod connection;
 mod gauges;
 mod keys;
+mod pages;
 mod poll;
 mod reads;
 mod reply;
@@ -239,6 +240,11 @@ impl RedisStore {
         self.inner
             .keys
             .timers(self.inner.keys.shard_of(workflow_id))
+    }
+
+    /// The key of the catalog: each workflow type's entry (JSON) by name.
+    pub fn catalog_key(&self) -> String {
+        self.inner.keys.catalog()
     }
 
     /// The key of the hash of every schedule (spec JSON by schedule id).

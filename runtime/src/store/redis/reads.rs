@@ -10,9 +10,10 @@ use redis::Value;
 use super::RedisStore;
 use super::keys::Keys;
 use super::reply::entries;
+use crate::catalog::CatalogEntry;
 use crate::core::{HistoryEntry, RunRecord};
 use crate::store::codec;
-use crate::store::{AdminStore, RunList, StoreError};
+use crate::store::{AdminStore, PageQuery, RunList, RunPage, StoreError};
 
 impl RedisStore {
     pub(super) async fn read_run(
@@ -173,6 +174,18 @@ impl AdminStore for RedisStore {
             total += n;
         }
         Ok(total)
+    }
+
+    async fn page_runs(&self, query: &PageQuery) -> Result<RunPage, StoreError> {
+        self.read_page(query).await
+    }
+
+    async fn register_workflow(&self, entry: &CatalogEntry) -> Result<(), StoreError> {
+        self.write_catalog_entry(entry).await
+    }
+
+    async fn catalog(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.read_catalog().await
     }
 
     async fn delete_run(&self, workflow_id: &str) -> Result<bool, StoreError> {

@@ -25,6 +25,7 @@
 //! record by hand as an operator or a bug could) and calls [`run_all`] from
 //! its own tests.
 
+mod admin;
 mod scenarios;
 mod signals;
 
@@ -140,7 +141,7 @@ pub async fn run_all(harness: &dyn Harness) -> Result<Report, ConformanceFailure
         prefix: format!("conformance-{}", crate::clock::wall_clock_ms()),
     };
     let mut report = Report::default();
-    for (name, scenario) in scenarios::ALL.iter().chain(signals::ALL) {
+    for (name, scenario) in scenarios::ALL.iter().chain(signals::ALL).chain(admin::ALL) {
         scenario(&ctx).await.map_err(|message| ConformanceFailure {
             scenario: name,
             message,

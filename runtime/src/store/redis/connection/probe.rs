@@ -88,6 +88,8 @@ impl Access {
             vec!["ZRANGE", k, "0", "-1"],
             vec!["ZREVRANGE", k, "0", "-1"],
             vec!["ZRANGEBYSCORE", k, "-inf", "+inf"],
+            // The counts of the console's tabs.
+            vec!["ZCARD", k],
         ];
         Access {
             prefix: prefix.to_owned(),
