@@ -260,11 +260,20 @@ pub async fn wait_text(b: &Browser, css: &str, want: &str) -> String {
     }
 }
 
-/// Saves a screenshot of the page to `docs/<name>` at the workspace root.
+/// Saves a screenshot of the page: to `target/console-screenshots/<name>`
+/// at the workspace root, or to `docs/<name>` (the screenshots the docs
+/// show) when `STEADFAST_UPDATE_SCREENSHOTS=1`, so a test run does not
+/// rewrite committed files.
 pub async fn screenshot(b: &Browser, name: &str) {
     let png = b.screenshot().await.expect("takes a screenshot");
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../docs")
-        .join(name);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = if std::env::var("STEADFAST_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
+        root.join("docs")
+    } else {
+        root.join("target").join("console-screenshots")
+    };
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    let path = dir.join(name);
     std::fs::write(&path, png).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
 }
