@@ -250,9 +250,9 @@ impl RedisStoreBuilder {
     /// wait for them.
     ///
     /// ```no_run
-    /// # async fn demo() -> Result<(), steadfast::StoreError> {
-    /// use steadfast::RedisStore;
-    /// use steadfast::redis_connection::{DurabilityFloor, RiskOfLoss};
+    /// # async fn demo() -> Result<(), steadfast_runtime::StoreError> {
+    /// use steadfast_runtime::RedisStore;
+    /// use steadfast_runtime::redis_connection::{DurabilityFloor, RiskOfLoss};
     ///
     /// // Every commit on disk before it returns (appendfsync always).
     /// let store = RedisStore::builder("redis://127.0.0.1:6379")

@@ -15,7 +15,7 @@ use super::{ConnectError, RedisConnection};
 /// The least durability a worker may start with.
 ///
 /// ```
-/// use steadfast::redis_connection::{DurabilityFloor, RiskOfLoss};
+/// use steadfast_runtime::redis_connection::{DurabilityFloor, RiskOfLoss};
 ///
 /// // Every commit on disk before it returns, and one replica per master.
 /// let floor = DurabilityFloor::crash_loses_at_most(RiskOfLoss::Nothing).with_replicas(1);
