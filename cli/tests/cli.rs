@@ -5,6 +5,8 @@
 #![allow(missing_docs, unreachable_pub)]
 
 #[allow(dead_code)]
+mod desk_workflow;
+#[allow(dead_code)]
 #[path = "../../tests/support/redis_cluster.rs"]
 mod redis_cluster;
 #[allow(dead_code)]
@@ -18,73 +20,14 @@ mod redis_server;
 mod redis_tls;
 
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use redis_server::RedisServer;
-use serde::{Deserialize, Serialize};
 use steadfast::prelude::*;
 use steadfast::{RedisStore, RunRecord, ScheduleOptions, Status};
 
-#[derive(Debug, Clone, Serialize, Deserialize, thiserror::Error)]
-pub enum DeskError {
-    #[error("{0}")]
-    Failed(String),
-}
-
-impl From<ActivityError<DeskError>> for DeskError {
-    fn from(e: ActivityError<DeskError>) -> Self {
-        DeskError::Failed(e.to_string())
-    }
-}
-
-/// Lets a `desk` run go on.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Go {
-    pub by: String,
-}
-
-impl Signal for Go {
-    const NAME: &'static str = "go";
-}
-
-/// Whether the booking system refuses cancellations.
-#[derive(Clone, Default)]
-struct Broken(Arc<AtomicBool>);
-
-#[activity(retry(max_attempts = 1), compensate = unbook)]
-async fn book(_ctx: &ActivityContext, order: String) -> Result<String, DeskError> {
-    Ok(format!("booking-{order}"))
-}
-
-#[activity(retry(max_attempts = 1))]
-async fn unbook(ctx: &ActivityContext, booking: String) -> Result<(), DeskError> {
-    if ctx.resource::<Broken>().0.load(Ordering::SeqCst) {
-        return Err(DeskError::Failed(format!("cannot cancel {booking}")));
-    }
-    Ok(())
-}
-
-#[activity(retry(max_attempts = 1))]
-async fn finish(_ctx: &ActivityContext, order: String, ok: bool) -> Result<String, DeskError> {
-    if ok {
-        Ok(format!("done-{order}"))
-    } else {
-        Err(DeskError::Failed(format!("{order} cannot be finished")))
-    }
-}
-
-/// Books, waits for `Go`, finishes; a failure cancels the booking.
-#[workflow]
-async fn desk(ctx: &mut WorkflowContext, order: String, ok: bool) -> Result<String, DeskError> {
-    ctx.set_query("status", "booking");
-    let booking = book(order.clone()).await?;
-    ctx.set_query("status", "waiting for go");
-    let go = ctx.signal::<Go>().await;
-    let done = finish(order, ok).await?;
-    Ok(format!("{booking} {done} by {}", go.by))
-}
+use desk_workflow::{Broken, desk};
 
 struct Out {
     code: i32,

@@ -13,6 +13,8 @@
 #[allow(dead_code)]
 mod console_support;
 #[allow(dead_code)]
+mod desk_workflow;
+#[allow(dead_code)]
 #[path = "../../tests/support/redis_server.rs"]
 mod redis_server;
 
@@ -20,9 +22,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use console_support::{
-    Broken, Console, Driver, Go, desk, screenshot, skip_requested, text, wait_text,
-};
+use console_support::{Console, Driver, screenshot, skip_requested, text, wait_text};
+use desk_workflow::{Broken, Go, desk};
 use fantoccini::Locator;
 use redis_server::RedisServer;
 use steadfast::prelude::*;

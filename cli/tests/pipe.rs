@@ -3,14 +3,14 @@
 #![allow(missing_docs, unreachable_pub)]
 
 #[allow(dead_code)]
-mod console_support;
+mod desk_workflow;
 #[allow(dead_code)]
 #[path = "../../tests/support/redis_server.rs"]
 mod redis_server;
 
 use std::process::{Command, Stdio};
 
-use console_support::desk;
+use desk_workflow::desk;
 use redis_server::RedisServer;
 use steadfast::RedisStore;
 use steadfast::prelude::*;
