@@ -340,10 +340,11 @@ async fn one_round_trip_per_transition_while_a_worker_holds_a_run() {
         client_trips as f64 / runs as f64,
     );
     // One commit per transition while the worker holds the run, plus, per
-    // run, at most a poll (shared when batched) and an acquire, plus one
-    // poll in flight at either end of the count.
+    // run, at most a poll (shared when batched) and an acquire, plus a few
+    // for a poll in flight at either end of the count and a lease renewal
+    // on a slow machine. A second round trip per transition would be 400.
     assert!(
-        worker_trips <= transitions + 2 * runs + 2,
+        worker_trips <= transitions + 2 * runs + 10,
         "{worker_trips} round trips for {transitions} transitions"
     );
     worker.shutdown().await.expect("stops");

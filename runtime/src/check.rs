@@ -2,12 +2,13 @@
 //! runs in flight it will resume as they are, migrate, or park — and why.
 //!
 //! Run it from the new build, with the registry its workers will have (a
-//! `check` subcommand of your worker binary, say; `examples/order_worker.rs`
-//! shows one), against the store the old build's workers use. It reads every
-//! run that has not settled (and those parked for an operator, as they would
-//! be on resume), decodes each one's state with the new code, looks for a
-//! migration where it does not decode, and checks that the activities and
-//! compensations it needs next are registered. Nothing is written.
+//! `check` subcommand of your worker binary, say; `examples/order_saga.rs`
+//! shows one with `--check`), against the store the old build's workers
+//! use. It reads every run that has not settled (and those parked for an
+//! operator, as they would be on resume), decodes each one's state with
+//! the new code, looks for a migration where it does not decode, and
+//! checks that the activities and compensations it needs next are
+//! registered. Nothing is written.
 //!
 //! ```no_run
 //! # use steadfast_runtime::{check, MemoryStore, Registry};

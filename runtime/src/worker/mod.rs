@@ -24,6 +24,10 @@ use crate::store::{Acquired, Store, StoreError, Task};
 use crate::telemetry::{Propagation, TracePropagator};
 use crate::workflow::Workflow;
 
+mod background;
+
+use background::{AbortOnDrop, clockwork, register_catalog};
+
 /// Why a worker could not be built or stopped running.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -533,43 +537,6 @@ impl WorkerHandle {
     }
 }
 
-/// Fires due timers every `every`, and due schedules about every second,
-/// and reads the store's gauges about every `gauges_every`, until dropped.
-async fn clockwork(engine: Arc<Engine>, every: Duration, gauges_every: Option<Duration>) {
-    let ticks = |period: Duration| (period.as_millis() / every.as_millis().max(1)).max(1);
-    let schedule_every = ticks(Duration::from_secs(1));
-    let gauge_every = gauges_every.map(ticks);
-    let mut tick: u128 = 0;
-    loop {
-        tokio::time::sleep(every).await;
-        if engine.halt.is_halted() {
-            return;
-        }
-        if let Err(e) = engine.fire_due_timers().await {
-            debug!(error = %e, "firing timers failed; retrying");
-        }
-        if tick.is_multiple_of(schedule_every)
-            && let Err(e) = engine.fire_schedules().await
-        {
-            debug!(error = %e, "firing schedules failed; retrying");
-        }
-        if gauge_every.is_some_and(|g| tick.is_multiple_of(g))
-            && let Err(e) = engine.read_store_gauges().await
-        {
-            debug!(error = %e, "reading the store's gauges failed; retrying");
-        }
-        tick += 1;
-    }
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -577,21 +544,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// `<host>-<pid>-<ms nonce>-<n>`: unique per worker, also among workers
 /// one process builds in the same millisecond (two workers sharing an id
 /// would each take the other's lease as its own).
-/// Writes what this worker runs to the store's catalog, for tools that do
-/// not link the workflows' code. A failure is logged, not fatal: the
-/// catalog only draws diagrams.
-async fn register_catalog(engine: Arc<Engine>) {
-    let Some(admin) = engine.store.admin() else {
-        return;
-    };
-    let now = crate::clock::wall_clock_ms();
-    for entry in engine.registry.catalog(&engine.worker_id, now) {
-        if let Err(e) = admin.register_workflow(&entry).await {
-            warn!(workflow = %entry.workflow, error = %e, "cannot register the workflow in the catalog");
-        }
-    }
-}
-
 fn default_worker_id() -> String {
     static BUILT: AtomicU64 = AtomicU64::new(0);
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".to_owned());
