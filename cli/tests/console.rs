@@ -332,7 +332,9 @@ async fn the_console_lists_runs_draws_their_state_and_acts_on_them() {
         .click()
         .await
         .expect("clicks");
-    b.find(Locator::Css("#confirm"))
+    // The confirmation is a page of its own: wait for it to load.
+    b.wait()
+        .for_element(Locator::Css("#confirm"))
         .await
         .expect("asks to confirm")
         .click()
