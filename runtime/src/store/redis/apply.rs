@@ -131,6 +131,13 @@ enum Reply {
     TooLarge { bytes: usize, max: usize },
 }
 
+/// A commit script's raw reply, and how many replicas acknowledged it of
+/// how many wanted, when fewer did.
+pub(super) struct Committed {
+    raw: Value,
+    unreplicated: Option<(u32, u32)>,
+}
+
 /// What applying came to: done, or the existing run of a creation.
 pub(super) enum Outcome {
     Applied(Applied),
@@ -208,6 +215,9 @@ impl RedisStore {
             ),
             (Write::Nothing, _) => (Vec::new(), Vec::new()),
         };
+        if super::step::is_plain_step(guard, decision) {
+            return self.apply_step(id, guard, decision, &pairs, &delete).await;
+        }
         let lua_guard = match guard {
             Guard::Absent => LuaGuard::Absent,
             Guard::Exists => LuaGuard::Exists,
@@ -340,24 +350,47 @@ impl RedisStore {
                 max: self.inner.max_decision_bytes,
             });
         }
+        let raw = self.invoke_commit(&invocation).await?;
+        self.read_reply(id, guard, raw)
+    }
+
+    /// Sends one commit script, followed by `WAIT` when commits wait for
+    /// replicas: its raw reply, or `StoreError::Unreplicated` (after the
+    /// reply is read, so that a refusal still reads as one) through
+    /// [`Self::read_reply`].
+    pub(super) async fn invoke_commit(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<Committed, StoreError> {
         let mut conn = self.commit_connection();
-        let (raw, replicas): (Value, Option<u32>) = match self.inner.replica_ack {
-            Some(ack) => invoke_and_wait(&mut conn, &invocation, ack)
-                .await
-                .map(|(raw, n)| (raw, Some(n)))
-                .map_err(|e| self.error(&e))?,
-            None => (
-                invocation
+        match self.inner.replica_ack {
+            Some(ack) => {
+                let (raw, n): (Value, u32) = invoke_and_wait(&mut conn, invocation, ack)
+                    .await
+                    .map_err(|e| self.error(&e))?;
+                Ok(Committed {
+                    raw,
+                    unreplicated: (n < ack.replicas).then_some((n, ack.replicas)),
+                })
+            }
+            None => Ok(Committed {
+                raw: invocation
                     .invoke_async(&mut conn)
                     .await
                     .map_err(|e| self.error(&e))?,
-                None,
-            ),
-        };
-        let unreplicated = match (self.inner.replica_ack, replicas) {
-            (Some(ack), Some(n)) if n < ack.replicas => Some((n, ack.replicas)),
-            _ => None,
-        };
+                unreplicated: None,
+            }),
+        }
+    }
+
+    /// What a commit script's reply means for the run `id` under `guard`.
+    pub(super) fn read_reply(
+        &self,
+        id: &str,
+        guard: &Guard,
+        committed: Committed,
+    ) -> Result<Outcome, StoreError> {
+        let Committed { raw, unreplicated } = committed;
         let raw = text(raw);
         let reply: Reply = serde_json::from_str(&raw)
             .map_err(|e| StoreError::Backend(format!("unexpected reply to apply ({e}): {raw}")))?;

@@ -30,6 +30,7 @@ mod reads;
 mod reply;
 mod schedules;
 mod scripts;
+mod step;
 mod tasks;
 mod waiters;
 

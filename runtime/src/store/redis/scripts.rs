@@ -10,6 +10,8 @@ const COMMON: &str = include_str!("lua/common.lua");
 
 pub(crate) struct Scripts {
     pub(crate) apply: Script,
+    /// The plain step (`super::step`), its arguments bound to named locals.
+    pub(crate) step: Script,
     pub(crate) acquire: Script,
     pub(crate) renew: Script,
     pub(crate) ack: Script,
@@ -40,6 +42,11 @@ impl Scripts {
     pub(crate) fn new() -> Self {
         Scripts {
             apply: with_common(include_str!("lua/apply.lua")),
+            step: with_common(&format!(
+                "{}\n{}",
+                super::step::lua_locals(),
+                include_str!("lua/step.lua")
+            )),
             acquire: with_common(include_str!("lua/acquire.lua")),
             renew: with_common(include_str!("lua/renew.lua")),
             ack: with_common(include_str!("lua/ack.lua")),

@@ -26,6 +26,9 @@ pub(super) const ALL: &[Scenario] = &[
         Box::pin(redelivery(c))
     }),
     ("a record deleted by hand", |c| Box::pin(deleted_record(c))),
+    ("a record deleted while a worker holds it", |c| {
+        Box::pin(deleted_while_held(c))
+    }),
     (
         "a corrupt record parks without going back in history",
         |c| Box::pin(corrupt_record(c)),
@@ -206,6 +209,30 @@ async fn redelivery(c: &Ctx<'_>) -> Outcome {
     ensure!(
         again.receipt == first.receipt && again.deliveries == 2,
         "redelivered as {again:?}"
+    );
+    Ok(())
+}
+
+/// A record deleted by hand under the worker that holds it: the worker's
+/// next step is refused as missing and writes nothing (no history entry,
+/// no fields that would make a record of their own).
+async fn deleted_while_held(c: &Ctx<'_>) -> Outcome {
+    let (lease, record) = c.started(&c.id("deleted-held")).await?;
+    c.harness.delete_record(&lease.workflow_id).await;
+    let step = c
+        .apply_held(&lease, Some(record.seq), &to_activity(&record, 2_000))
+        .await;
+    ensure!(
+        matches!(step, Err(StoreError::NotFound(_))),
+        "a step on a deleted run: {step:?}"
+    );
+    ensure!(
+        c.store
+            .load(&lease.workflow_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_none(),
+        "the step wrote a record"
     );
     Ok(())
 }

@@ -27,13 +27,9 @@ local function reply(t) return cjson.encode(t) end
 -- effects below, for the reply.
 local interrupt = false
 
--- The last line of defence against data that outgrew every limit: a
--- decision larger than the store's maximum is refused before any write.
--- (The runtime refuses it before sending; this holds for any client.)
-local bytes = 0
-for i = 1, #ARGV do bytes = bytes + #ARGV[i] end
-if d.max_bytes and bytes > d.max_bytes then
-  return reply({outcome = 'too_large', bytes = bytes, max = d.max_bytes})
+local oversized = over_size(d.max_bytes)
+if oversized then
+  return reply(oversized)
 end
 
 if g.kind == 'absent' then
@@ -41,21 +37,19 @@ if g.kind == 'absent' then
     return reply({outcome = 'exists', fields = redis.call('HGETALL', run)})
   end
 else
-  local cur = redis.call('HMGET', run, 'fence', 'lease_owner', 'seq', 'lease_until', 'interrupt')
-  interrupt = cur[5]
-  if not cur[3] and redis.call('EXISTS', run) == 0 then
+  local cur = guarded(run)
+  if not cur then
     return reply({outcome = 'missing'})
   end
+  interrupt = cur[5]
   if g.kind == 'held' then
-    -- A receipt that is no stream entry id would fail XACK after writes.
-    if g.receipt ~= '' and not string.match(g.receipt, '^%d+%-%d+$') then
-      return redis.error_reply('receipt ' .. g.receipt .. ' is no stream entry id; nothing was written')
+    local bad = bad_receipt(g.receipt)
+    if bad then
+      return bad
     end
-    if cur[1] ~= g.fence or cur[2] ~= g.worker then
-      return reply({outcome = 'fenced'})
-    end
-    if g.seq ~= '' and cur[3] ~= g.seq then
-      return reply({outcome = 'stale', found = cur[3] or ''})
+    local refused = refuse_held(cur, g.worker, g.fence, g.seq)
+    if refused then
+      return reply(refused)
     end
   elseif g.kind == 'exists' then
     -- nothing more to check
@@ -149,9 +143,6 @@ if type(d.history) == 'table' then
     'seq', h.seq, 'step', h.step, 'status', h.status, 'event', h.event, 'at', h.at)
 end
 
-local function keep_lease()
-  redis.call('HSET', run, 'lease_until', tostring(now_ms() + g.lease_ms))
-end
 local indexes = {active = KEYS[5], done = KEYS[6], attention = KEYS[7]}
 -- The time the decision was made, from its index score: retention counts
 -- from it, on the deciding worker's clock, like every score in the index.
@@ -160,10 +151,10 @@ local decided_at = nil
 for _, e in ipairs(d.effects) do
   local op = e.op
   if op == 'keep_lease' then
-    keep_lease()
+    keep_lease(run, g.lease_ms)
   elseif op == 'release' then
     if buffered then
-      keep_lease()
+      keep_lease(run, g.lease_ms)
     else
       redis.call('HDEL', run, 'lease_owner', 'lease_until', 'lease_receipt')
       if g.kind == 'held' then

@@ -13,6 +13,58 @@ local function drop_task(stream, group, receipt)
   end
 end
 
+-- The last line of defence against data that outgrew every limit: a
+-- decision whose arguments are larger than `max` bytes is refused before
+-- any write. (The runtime refuses it before sending; this holds for any
+-- client.) The refusal, or nil.
+local function over_size(max)
+  if not max then
+    return nil
+  end
+  local bytes = 0
+  for i = 1, #ARGV do bytes = bytes + #ARGV[i] end
+  if bytes > max then
+    return {outcome = 'too_large', bytes = bytes, max = max}
+  end
+  return nil
+end
+
+-- What a guard reads of a run: fence, lease owner, seq, lease end and the
+-- stop request; nil if the run does not exist.
+local function guarded(run)
+  local cur = redis.call('HMGET', run, 'fence', 'lease_owner', 'seq', 'lease_until', 'interrupt')
+  if not cur[3] and redis.call('EXISTS', run) == 0 then
+    return nil
+  end
+  return cur
+end
+
+-- A receipt that is no stream entry id would fail XACK after writes: the
+-- error to return before any, or nil.
+local function bad_receipt(receipt)
+  if receipt ~= '' and not string.match(receipt, '^%d+%-%d+$') then
+    return redis.error_reply('receipt ' .. receipt .. ' is no stream entry id; nothing was written')
+  end
+  return nil
+end
+
+-- The `held` guard on what `guarded` read: the worker's fence and, unless
+-- `seq` is '', its sequence number. The refusal, or nil.
+local function refuse_held(cur, worker, fence, seq)
+  if cur[1] ~= fence or cur[2] ~= worker then
+    return {outcome = 'fenced'}
+  end
+  if seq ~= '' and cur[3] ~= seq then
+    return {outcome = 'stale', found = cur[3] or ''}
+  end
+  return nil
+end
+
+-- Extends the lease of the worker that holds the run by `lease_ms`.
+local function keep_lease(run, lease_ms)
+  redis.call('HSET', run, 'lease_until', tostring(now_ms() + tonumber(lease_ms)))
+end
+
 -- `settled_statuses` (every status a run ends in) is defined before this
 -- file, from the runtime's own list, so the two cannot drift apart.
 
