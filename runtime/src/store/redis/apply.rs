@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use redis::Value;
 use serde::{Deserialize, Serialize};
 
-use super::connection::invoke_and_wait;
+use super::connection::ScriptCall;
 use super::keys::Keys;
 use super::reply::text;
 use super::{GROUP, RedisStore};
@@ -322,27 +322,31 @@ impl RedisStore {
         };
         let header =
             serde_json::to_string(&document).map_err(|e| StoreError::Backend(e.to_string()))?;
-        let mut invocation = self.inner.scripts.apply.prepare_invoke();
-        invocation
-            .key(keys.run(id))
-            .key(keys.history(id))
-            .key(keys.signals(id))
-            .key(keys.timers(shard))
-            .key(keys.active(shard))
-            .key(keys.done(shard))
-            .key(keys.attention(shard))
-            .key(task_stream);
+        let bytes = header.len() + pairs.iter().map(|(f, v)| f.len() + v.len()).sum::<usize>();
+        let mut call = ScriptCall::new(
+            &self.inner.scripts.apply,
+            8 + streams.len(),
+            8 + streams.len() + 1 + 2 * pairs.len(),
+            bytes + 256,
+        );
+        call.arg(keys.run(id))
+            .arg(keys.history(id))
+            .arg(keys.signals(id))
+            .arg(keys.timers(shard))
+            .arg(keys.active(shard))
+            .arg(keys.done(shard))
+            .arg(keys.attention(shard))
+            .arg(task_stream);
         for s in &streams {
-            invocation.key(s);
+            call.arg(s);
         }
-        invocation.arg(&header);
+        call.arg(&header);
         for (field, value) in &pairs {
-            invocation.arg(field).arg(value);
+            call.arg(field).arg(value);
         }
         // Refused here, before it is sent: a huge command costs Redis its
         // size several times over (query buffer, Lua strings) even when the
         // script then refuses it.
-        let bytes = header.len() + pairs.iter().map(|(f, v)| f.len() + v.len()).sum::<usize>();
         if bytes > self.inner.max_decision_bytes {
             return Err(StoreError::TooLarge {
                 workflow_id: id.to_owned(),
@@ -350,7 +354,7 @@ impl RedisStore {
                 max: self.inner.max_decision_bytes,
             });
         }
-        let raw = self.invoke_commit(&invocation).await?;
+        let raw = self.invoke_commit(&call).await?;
         self.read_reply(id, guard, raw)
     }
 
@@ -360,12 +364,13 @@ impl RedisStore {
     /// [`Self::read_reply`].
     pub(super) async fn invoke_commit(
         &self,
-        invocation: &redis::ScriptInvocation<'_>,
+        call: &ScriptCall<'_>,
     ) -> Result<Committed, StoreError> {
         let mut conn = self.commit_connection();
         match self.inner.replica_ack {
             Some(ack) => {
-                let (raw, n): (Value, u32) = invoke_and_wait(&mut conn, invocation, ack)
+                let (raw, n): (Value, u32) = call
+                    .invoke_and_wait(&mut conn, ack)
                     .await
                     .map_err(|e| self.error(&e))?;
                 Ok(Committed {
@@ -374,10 +379,7 @@ impl RedisStore {
                 })
             }
             None => Ok(Committed {
-                raw: invocation
-                    .invoke_async(&mut conn)
-                    .await
-                    .map_err(|e| self.error(&e))?,
+                raw: call.invoke(&mut conn).await.map_err(|e| self.error(&e))?,
                 unreplicated: None,
             }),
         }

@@ -8,6 +8,7 @@
 
 use super::RedisStore;
 use super::apply::Outcome;
+use super::connection::ScriptCall;
 use crate::core::{Decision, Effect, Guard, Write};
 use crate::store::StoreError;
 
@@ -141,18 +142,23 @@ impl RedisStore {
                 max: self.inner.max_decision_bytes,
             });
         }
-        let mut invocation = self.inner.scripts.step.prepare_invoke();
-        invocation.key(keys.run(id)).key(keys.history(id));
+        let mut call = ScriptCall::new(
+            &self.inner.scripts.step,
+            2,
+            2 + arguments.len() + delete.len() + 2 * pairs.len(),
+            bytes + 128,
+        );
+        call.arg(keys.run(id)).arg(keys.history(id));
         for value in &arguments {
-            invocation.arg(value);
+            call.arg(value);
         }
         for field in delete {
-            invocation.arg(*field);
+            call.arg(*field);
         }
         for (field, value) in pairs {
-            invocation.arg(field).arg(value);
+            call.arg(field).arg(value);
         }
-        let committed = self.invoke_commit(&invocation).await?;
+        let committed = self.invoke_commit(&call).await?;
         self.read_reply(id, guard, committed)
     }
 }

@@ -35,6 +35,7 @@ mod floor;
 mod nodes;
 mod probe;
 mod redact;
+mod script_call;
 mod sentinel;
 mod tls;
 mod url;
@@ -55,6 +56,7 @@ pub use probe::{
     Access, NodePersistence, PersistenceReport, RiskOfLoss, check_access, persistence,
 };
 pub use redact::{REDACTED, Secret, redact_url, scrub};
+pub use script_call::ScriptCall;
 pub use url::{DEFAULT_PORT, DEFAULT_SENTINEL_PORT, NodeAddr, RedisTarget, TlsOptions, Topology};
 
 use nodes::{cluster_client, node_client, parse_cluster_nodes};

@@ -1,0 +1,81 @@
+//! One call of a Lua script by its hash, written straight into the command
+//! that is sent. (`redis::ScriptInvocation` keeps each key and argument in
+//! a vector of its own and copies them all again into the command: two
+//! allocations and a copy per argument, on every commit.)
+
+use redis::aio::ConnectionLike;
+use redis::{Cmd, ErrorKind, FromRedisValue, RedisResult, Script, ServerErrorKind, ToRedisArgs};
+
+use super::durability::ReplicaAck;
+
+/// `EVALSHA` of `script` with its keys and arguments, loading the script
+/// first when the server does not know it (after a restart, say).
+pub struct ScriptCall<'a> {
+    script: &'a Script,
+    cmd: Cmd,
+}
+
+impl<'a> ScriptCall<'a> {
+    /// A call of `script` with `keys` keys, to be given first through
+    /// [`Self::arg`], then its arguments; `args` and `bytes` size the
+    /// command (a guess is fine).
+    pub fn new(script: &'a Script, keys: usize, args: usize, bytes: usize) -> Self {
+        let mut cmd = Cmd::with_capacity(3 + args, 64 + bytes);
+        cmd.arg("EVALSHA")
+            .arg(script.get_hash().as_bytes())
+            .arg(keys);
+        ScriptCall { script, cmd }
+    }
+
+    /// Adds a key or an argument.
+    pub fn arg<T: ToRedisArgs>(&mut self, value: T) -> &mut Self {
+        self.cmd.arg(value);
+        self
+    }
+
+    /// Runs the call.
+    pub async fn invoke<T, C>(&self, conn: &mut C) -> RedisResult<T>
+    where
+        T: FromRedisValue,
+        C: ConnectionLike,
+    {
+        match self.cmd.query_async(conn).await {
+            Err(e) if unknown_script(&e) => {
+                self.script.load_async(conn).await?;
+                self.cmd.query_async(conn).await
+            }
+            other => other,
+        }
+    }
+
+    /// Runs the call followed by `WAIT` in one round trip, as
+    /// [`super::invoke_and_wait`] does: the script's answer and how many
+    /// replicas acknowledged it.
+    pub async fn invoke_and_wait<T, C>(
+        &self,
+        conn: &mut C,
+        ack: ReplicaAck,
+    ) -> RedisResult<(T, u32)>
+    where
+        T: FromRedisValue,
+        C: ConnectionLike,
+    {
+        let timeout_ms = u64::try_from(ack.timeout.as_millis()).unwrap_or(u64::MAX);
+        let mut pipe = redis::pipe();
+        pipe.add_command(self.cmd.clone())
+            .cmd("WAIT")
+            .arg(ack.replicas)
+            .arg(timeout_ms);
+        match pipe.query_async::<(T, u32)>(conn).await {
+            Err(e) if unknown_script(&e) => {
+                self.script.load_async(conn).await?;
+                pipe.query_async(conn).await
+            }
+            other => other,
+        }
+    }
+}
+
+fn unknown_script(e: &redis::RedisError) -> bool {
+    e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) || e.code() == Some("NOSCRIPT")
+}
