@@ -1,13 +1,26 @@
 //! The telemetry examples, run as their first line says: `prometheus`
-//! serves `/metrics` while its orders run (scraped here over HTTP), and
-//! `otlp` finishes promptly, saying so, when no collector runs. Both on the
-//! memory store. `cargo test` builds the examples before it runs this.
+//! serves `/metrics` while its orders run (scraped here over HTTP); `otlp`
+//! delivers one trace per order to an OTLP/gRPC receiver (the collector's
+//! protocol, served here with tonic and decoded with the OpenTelemetry
+//! protobuf types), and finishes promptly, saying so, when no collector
+//! runs. All on the memory store. `cargo test` builds the examples before
+//! it runs this.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+use opentelemetry_proto::tonic::trace::v1::Span;
 
 fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
@@ -151,4 +164,151 @@ fn otlp_without_a_collector_ends_promptly_and_says_so() {
         "took {:?}",
         started.elapsed()
     );
+}
+
+/// An OTLP/gRPC trace receiver: keeps every span it is sent, with the
+/// `service.name` of its resource.
+#[derive(Clone, Default)]
+struct Received(Arc<Mutex<Vec<(String, Span)>>>);
+
+impl Received {
+    fn spans(&self) -> Vec<(String, Span)> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for Received {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for resource_spans in request.into_inner().resource_spans {
+            let service = resource_spans
+                .resource
+                .iter()
+                .flat_map(|r| &r.attributes)
+                .find(|a| a.key == "service.name")
+                .and_then(|a| match a.value.as_ref()?.value.as_ref()? {
+                    AnyValue::StringValue(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            for scope in resource_spans.scope_spans {
+                kept.extend(scope.spans.into_iter().map(|s| (service.clone(), s)));
+            }
+        }
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn text_attribute(span: &Span, key: &str) -> Option<String> {
+    span.attributes.iter().find(|a| a.key == key).and_then(|a| {
+        match a.value.as_ref()?.value.as_ref()? {
+            AnyValue::StringValue(s) => Some(s.clone()),
+            _ => None,
+        }
+    })
+}
+
+#[test]
+fn otlp_delivers_one_trace_per_order_to_a_collector() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime for the receiver");
+    let received = Received::default();
+    let incoming = {
+        let _entered = runtime.enter();
+        tonic::transport::server::TcpIncoming::bind(([127, 0, 0, 1], 0).into())
+            .expect("the receiver binds")
+    };
+    let addr = incoming.local_addr().expect("its address");
+    runtime.spawn(
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(received.clone()))
+            .serve_with_incoming(incoming),
+    );
+
+    let out = Command::new(example("otlp"))
+        .args(["--store", "memory", "--orders", "2"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}"))
+        .output()
+        .expect("the example starts");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "otlp failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(stdout.contains("spans exported to"), "{stdout}");
+    // `traced-<batch>-<i>: completed (..); trace <trace id>`, per order.
+    let orders: Vec<(String, String)> = stdout
+        .lines()
+        .filter(|l| l.contains(": completed ("))
+        .filter_map(|l| {
+            let (id, rest) = l.split_once(": ")?;
+            Some((id.to_owned(), rest.split_once("; trace ")?.1.to_owned()))
+        })
+        .collect();
+    assert_eq!(orders.len(), 2, "{stdout}");
+    assert_ne!(orders[0].1, orders[1].1, "two orders, two traces");
+
+    let spans = received.spans();
+    for (id, trace) in &orders {
+        let in_trace: Vec<&(String, Span)> = spans
+            .iter()
+            .filter(|(_, s)| hex(&s.trace_id) == *trace)
+            .collect();
+        let names: Vec<&str> = in_trace.iter().map(|(_, s)| s.name.as_str()).collect();
+        // The caller's span is the one root; every other span's parent was
+        // delivered in the same trace.
+        let roots: Vec<&str> = in_trace
+            .iter()
+            .filter(|(_, s)| s.parent_span_id.is_empty())
+            .map(|(_, s)| s.name.as_str())
+            .collect();
+        assert_eq!(roots, ["checkout"], "{id}: {names:?}");
+        for (_, span) in &in_trace {
+            assert!(
+                span.parent_span_id.is_empty()
+                    || in_trace
+                        .iter()
+                        .any(|(_, p)| p.span_id == span.parent_span_id),
+                "{id}: the parent of `{}` was not delivered",
+                span.name
+            );
+        }
+        for name in ["steadfast.start", "steadfast.run", "steadfast.transition"] {
+            assert!(names.contains(&name), "{id}: no {name} in {names:?}");
+        }
+        let mut activities: Vec<String> = in_trace
+            .iter()
+            .filter(|(_, s)| s.name == "steadfast.activity")
+            .filter_map(|(_, s)| text_attribute(s, "steadfast.activity.name"))
+            .collect();
+        activities.sort();
+        assert_eq!(
+            activities,
+            ["charge_card", "reserve_inventory", "ship"],
+            "{id}"
+        );
+        assert!(
+            in_trace
+                .iter()
+                .any(|(_, s)| text_attribute(s, "steadfast.workflow.id").as_deref() == Some(id)),
+            "{id}: no span names the run"
+        );
+        assert!(
+            in_trace
+                .iter()
+                .all(|(service, _)| service == "steadfast-order-saga"),
+            "{id}: spans from another service"
+        );
+    }
 }
