@@ -13,7 +13,7 @@ use redis::{Script, Value};
 use steadfast::StoreError;
 use steadfast::redis_connection::{
     Access, ConnectError, ConnectOptions, FailureKind, RedisConnection, ReplicaAck, RiskOfLoss,
-    check_access, invoke_and_wait, persistence,
+    ScriptCall, check_access, persistence,
 };
 use support::redis_acl::{ADMIN_PASSWORD, READER_PASSWORD, RedisAcl, WORKER_PASSWORD};
 use support::redis_cluster::RedisCluster;
@@ -181,13 +181,12 @@ async fn a_cluster_runs_single_slot_scripts_and_survives_a_master_kill() {
     assert_eq!((set, got.as_str()), (1, "v"));
     // A fresh script (unknown to the server): loaded, then sent again.
     let script = Script::new(&format!("{BUMP} -- {}", std::process::id()));
-    let (value, replicas): (i64, u32) = invoke_and_wait(
-        &mut c,
-        script.key(&a).key(&b),
-        ReplicaAck::new(1, Duration::from_secs(5)),
-    )
-    .await
-    .expect("EVALSHA + WAIT");
+    let (value, replicas): (i64, u32) = ScriptCall::new(&script, 2, 2, 64)
+        .key(&a)
+        .key(&b)
+        .invoke_and_wait(&mut c, ReplicaAck::new(1, Duration::from_secs(5)))
+        .await
+        .expect("EVALSHA + WAIT");
     assert_eq!((value, replicas), (2, 1));
 
     blocking_read_sees_a_new_entry(&conn, "steadfast:{s0}:q:orders").await;
@@ -262,13 +261,13 @@ async fn sentinel_connections_follow_the_master_across_a_failover() {
     );
     let (a, b) = keys(0);
     let mut c = conn.clone();
-    let (value, replicas): (i64, u32) = invoke_and_wait(
-        &mut c,
-        Script::new(BUMP).key(&a).key(&b),
-        ReplicaAck::new(1, Duration::from_secs(5)),
-    )
-    .await
-    .expect("a script on the master, acknowledged by the replica");
+    let bump = Script::new(BUMP);
+    let (value, replicas): (i64, u32) = ScriptCall::new(&bump, 2, 2, 64)
+        .key(&a)
+        .key(&b)
+        .invoke_and_wait(&mut c, ReplicaAck::new(1, Duration::from_secs(5)))
+        .await
+        .expect("a script on the master, acknowledged by the replica");
     assert_eq!((value, replicas), (1, 1));
     subscription_hears_a_script_publish(&conn, 0).await;
 
@@ -290,13 +289,12 @@ async fn sentinel_connections_follow_the_master_across_a_failover() {
     // The promoted master has no replica left: a commit that waits for one
     // is committed on the master alone, and says so.
     let mut c = conn.clone();
-    let (value, replicas): (i64, u32) = invoke_and_wait(
-        &mut c,
-        Script::new(BUMP).key(&a).key(&b),
-        ReplicaAck::new(1, Duration::from_millis(200)),
-    )
-    .await
-    .expect("a commit without a replica");
+    let (value, replicas): (i64, u32) = ScriptCall::new(&bump, 2, 2, 64)
+        .key(&a)
+        .key(&b)
+        .invoke_and_wait(&mut c, ReplicaAck::new(1, Duration::from_millis(200)))
+        .await
+        .expect("a commit without a replica");
     assert_eq!((value, replicas), (3, 0));
     eprintln!(
         "sentinel: started in {started:?}, failover in {failover:?}, {failed} failed attempts; \

@@ -322,37 +322,37 @@ impl RedisStore {
         };
         let header =
             serde_json::to_string(&document).map_err(|e| StoreError::Backend(e.to_string()))?;
+        // Refused here, before it is sent (or even built): a huge command
+        // costs Redis its size several times over (query buffer, Lua
+        // strings) even when the script then refuses it.
         let bytes = header.len() + pairs.iter().map(|(f, v)| f.len() + v.len()).sum::<usize>();
-        let mut call = ScriptCall::new(
-            &self.inner.scripts.apply,
-            8 + streams.len(),
-            8 + streams.len() + 1 + 2 * pairs.len(),
-            bytes + 256,
-        );
-        call.arg(keys.run(id))
-            .arg(keys.history(id))
-            .arg(keys.signals(id))
-            .arg(keys.timers(shard))
-            .arg(keys.active(shard))
-            .arg(keys.done(shard))
-            .arg(keys.attention(shard))
-            .arg(task_stream);
-        for s in &streams {
-            call.arg(s);
-        }
-        call.arg(&header);
-        for (field, value) in &pairs {
-            call.arg(field).arg(value);
-        }
-        // Refused here, before it is sent: a huge command costs Redis its
-        // size several times over (query buffer, Lua strings) even when the
-        // script then refuses it.
         if bytes > self.inner.max_decision_bytes {
             return Err(StoreError::TooLarge {
                 workflow_id: id.to_owned(),
                 bytes,
                 max: self.inner.max_decision_bytes,
             });
+        }
+        let mut call = ScriptCall::new(
+            &self.inner.scripts.apply,
+            8 + streams.len(),
+            8 + streams.len() + 1 + 2 * pairs.len(),
+            bytes + 256,
+        );
+        call.key(keys.run(id))
+            .key(keys.history(id))
+            .key(keys.signals(id))
+            .key(keys.timers(shard))
+            .key(keys.active(shard))
+            .key(keys.done(shard))
+            .key(keys.attention(shard))
+            .key(task_stream);
+        for s in &streams {
+            call.key(s);
+        }
+        call.arg(&header);
+        for (field, value) in &pairs {
+            call.arg(field).arg(value);
         }
         let raw = self.invoke_commit(&call).await?;
         self.read_reply(id, guard, raw)

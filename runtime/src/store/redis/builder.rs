@@ -233,7 +233,9 @@ impl RedisStoreBuilder {
     /// bytes) the apply script accepts (default 16 MiB). The runtime's own
     /// limits ([`crate::core::Limits`]) park a run whose data outgrows
     /// them long before; this is the store's last line of defence, checked
-    /// before anything is written.
+    /// before anything is written. (What is counted is the script call's
+    /// arguments: a plain step's fixed arguments are a few hundred bytes
+    /// shorter than the general script's document for the same decision.)
     pub fn max_decision_bytes(mut self, bytes: usize) -> Self {
         self.max_decision_bytes = bytes.max(1024);
         self

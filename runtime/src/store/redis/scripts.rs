@@ -1,6 +1,7 @@
-//! The Lua scripts, each prefixed with the shared helpers. `redis::Script`
-//! sends `EVALSHA` and loads a script only when Redis does not know it
-//! (after a restart, say).
+//! The Lua scripts, each prefixed with the shared helpers. Each is sent as
+//! `EVALSHA` and loaded only when Redis does not know it (after a restart,
+//! say): commits through [`super::connection::ScriptCall`], the rest
+//! through `redis::Script`.
 
 use redis::Script;
 

@@ -148,7 +148,7 @@ impl RedisStore {
             2 + arguments.len() + delete.len() + 2 * pairs.len(),
             bytes + 128,
         );
-        call.arg(keys.run(id)).arg(keys.history(id));
+        call.key(keys.run(id)).key(keys.history(id));
         for value in &arguments {
             call.arg(value);
         }

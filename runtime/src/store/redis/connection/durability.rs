@@ -1,5 +1,6 @@
 //! Commits that wait for replicas: the script and `WAIT` sent in one
-//! pipeline, so the wait costs no extra round trip.
+//! pipeline, so the wait costs no extra round trip
+//! ([`super::ScriptCall::invoke_and_wait`]).
 //!
 //! Replication in Redis is asynchronous: a write acknowledged by a master
 //! that dies before its replica received it is lost when the replica is
@@ -10,9 +11,6 @@
 //! write in a crash of its own, depending on its persistence settings).
 
 use std::time::Duration;
-
-use redis::aio::ConnectionLike;
-use redis::{FromRedisValue, RedisResult, ScriptInvocation};
 
 /// How many replicas a commit waits for, and for how long at most.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,35 +26,5 @@ impl ReplicaAck {
     /// Waits for `replicas` replicas, at most `timeout`.
     pub fn new(replicas: u32, timeout: Duration) -> Self {
         ReplicaAck { replicas, timeout }
-    }
-}
-
-/// Runs `invocation` followed by `WAIT` in one round trip (on a cluster the
-/// pipeline goes to the master of the script's slot, so `WAIT` counts that
-/// master's replicas). Returns the script's answer and how many replicas
-/// acknowledged; fewer than asked means the write is committed on the
-/// master but may be lost in a failover. A script the server does not know
-/// yet is loaded and the pipeline sent again.
-pub async fn invoke_and_wait<T, C>(
-    conn: &mut C,
-    invocation: &ScriptInvocation<'_>,
-    ack: ReplicaAck,
-) -> RedisResult<(T, u32)>
-where
-    T: FromRedisValue,
-    C: ConnectionLike,
-{
-    let timeout_ms = u64::try_from(ack.timeout.as_millis()).unwrap_or(u64::MAX);
-    let mut pipe = redis::pipe();
-    pipe.invoke_script(invocation)
-        .cmd("WAIT")
-        .arg(ack.replicas)
-        .arg(timeout_ms);
-    match pipe.query_async::<(T, u32)>(conn).await {
-        Err(e) if e.code() == Some("NOSCRIPT") => {
-            invocation.load_async(conn).await?;
-            pipe.query_async(conn).await
-        }
-        other => other,
     }
 }

@@ -49,7 +49,7 @@ use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo};
 use redis::{Client, Cmd, Pipeline, RedisError, RedisFuture, TlsCertificates, Value};
 
 pub use blocking::BlockingConnection;
-pub use durability::{ReplicaAck, invoke_and_wait};
+pub use durability::ReplicaAck;
 pub use error::{ConnectError, FailureKind, classify, classify_on};
 pub use floor::{DurabilityFloor, MasterReplicas, replicas};
 pub use probe::{
