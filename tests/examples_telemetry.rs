@@ -133,25 +133,29 @@ fn prometheus_serves_the_workers_metrics() {
     );
 }
 
-#[test]
-fn otlp_without_a_collector_ends_promptly_and_says_so() {
-    let port = free_port();
-    let started = Instant::now();
+/// Runs the `otlp` example with two orders against `endpoint`; its
+/// standard output and error, once it has ended successfully.
+fn run_otlp(endpoint: &str) -> (String, String) {
     let out = Command::new(example("otlp"))
         .args(["--store", "memory", "--orders", "2"])
-        .env(
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            format!("http://127.0.0.1:{port}"),
-        )
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
         .output()
         .expect("the example starts");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
         out.status.success(),
         "otlp failed ({}):\n{stdout}\n{stderr}",
         out.status
     );
+    (stdout, stderr)
+}
+
+#[test]
+fn otlp_without_a_collector_ends_promptly_and_says_so() {
+    let port = free_port();
+    let started = Instant::now();
+    let (stdout, stderr) = run_otlp(&format!("http://127.0.0.1:{port}"));
     assert_eq!(stdout.matches(": completed (").count(), 2, "{stdout}");
     assert!(stdout.contains("; trace "), "{stdout}");
     assert!(stdout.contains("no collector answers at"), "{stdout}");
@@ -234,18 +238,7 @@ fn otlp_delivers_one_trace_per_order_to_a_collector() {
             .serve_with_incoming(incoming),
     );
 
-    let out = Command::new(example("otlp"))
-        .args(["--store", "memory", "--orders", "2"])
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}"))
-        .output()
-        .expect("the example starts");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "otlp failed ({}):\n{stdout}\n{stderr}",
-        out.status
-    );
+    let (stdout, _) = run_otlp(&format!("http://{addr}"));
     assert!(stdout.contains("spans exported to"), "{stdout}");
     // `traced-<batch>-<i>: completed (..); trace <trace id>`, per order.
     let orders: Vec<(String, String)> = stdout

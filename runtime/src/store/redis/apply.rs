@@ -326,13 +326,7 @@ impl RedisStore {
         // costs Redis its size several times over (query buffer, Lua
         // strings) even when the script then refuses it.
         let bytes = header.len() + pairs.iter().map(|(f, v)| f.len() + v.len()).sum::<usize>();
-        if bytes > self.inner.max_decision_bytes {
-            return Err(StoreError::TooLarge {
-                workflow_id: id.to_owned(),
-                bytes,
-                max: self.inner.max_decision_bytes,
-            });
-        }
+        self.refuse_oversized(id, bytes)?;
         let mut call = ScriptCall::new(
             &self.inner.scripts.apply,
             8 + streams.len(),
@@ -356,6 +350,21 @@ impl RedisStore {
         }
         let raw = self.invoke_commit(&call).await?;
         self.read_reply(id, guard, raw)
+    }
+
+    /// Refuses a decision whose script arguments come to more than the
+    /// store accepts (`RedisStoreBuilder::max_decision_bytes`), before its
+    /// command is built.
+    pub(super) fn refuse_oversized(&self, id: &str, bytes: usize) -> Result<(), StoreError> {
+        let max = self.inner.max_decision_bytes;
+        if bytes > max {
+            return Err(StoreError::TooLarge {
+                workflow_id: id.to_owned(),
+                bytes,
+                max,
+            });
+        }
+        Ok(())
     }
 
     /// Sends one commit script, followed by `WAIT` when commits wait for

@@ -135,13 +135,7 @@ impl RedisStore {
         let bytes = arguments.iter().map(String::len).sum::<usize>()
             + delete.iter().map(|f| f.len()).sum::<usize>()
             + pairs.iter().map(|(f, v)| f.len() + v.len()).sum::<usize>();
-        if bytes > self.inner.max_decision_bytes {
-            return Err(StoreError::TooLarge {
-                workflow_id: id.to_owned(),
-                bytes,
-                max: self.inner.max_decision_bytes,
-            });
-        }
+        self.refuse_oversized(id, bytes)?;
         let mut call = ScriptCall::new(
             &self.inner.scripts.step,
             2,

@@ -139,8 +139,7 @@ if trim then
 end
 if type(d.history) == 'table' then
   local h = d.history
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', d.history_max, '*',
-    'seq', h.seq, 'step', h.step, 'status', h.status, 'event', h.event, 'at', h.at)
+  append_history(KEYS[2], d.history_max, h.seq, h.step, h.status, h.event, h.at)
 end
 
 local indexes = {active = KEYS[5], done = KEYS[6], attention = KEYS[7]}

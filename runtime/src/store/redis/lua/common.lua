@@ -60,6 +60,13 @@ local function refuse_held(cur, worker, fence, seq)
   return nil
 end
 
+-- Appends a transition's entry to the run's history stream, trimmed to
+-- about `max` entries.
+local function append_history(stream, max, seq, step, status, event, at)
+  redis.call('XADD', stream, 'MAXLEN', '~', max, '*',
+    'seq', seq, 'step', step, 'status', status, 'event', event, 'at', at)
+end
+
 -- Extends the lease of the worker that holds the run by `lease_ms`.
 local function keep_lease(run, lease_ms)
   redis.call('HSET', run, 'lease_until', tostring(now_ms() + tonumber(lease_ms)))

@@ -44,8 +44,7 @@ end
 if deletes > 0 then
   redis.call('HDEL', run, unpack(ARGV, delete_from, delete_from + deletes - 1))
 end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', history_max, '*',
-  'seq', h_seq, 'step', h_step, 'status', h_status, 'event', h_event, 'at', h_at)
+append_history(KEYS[2], history_max, h_seq, h_step, h_status, h_event, h_at)
 keep_lease(run, lease_ms)
 
 return reply({outcome = 'applied', interrupt = cur[5] or '', signal = ''})
